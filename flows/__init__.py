@@ -1,0 +1,1 @@
+"""Prefect flows: thin orchestration over warc2gpt's stage functions."""

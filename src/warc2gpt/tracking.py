@@ -1,0 +1,97 @@
+"""Stage metrics and parameters to MLflow, degrading to local files where MLflow is absent.
+
+Every stage writes its metrics JSON itself (DVC reads those); this module adds the MLflow run.
+The default tracking store is a SQLite file in the project (`sqlite:///mlflow.db`), so nothing
+needs a server; `MLFLOW_TRACKING_URI` or `tracking.tracking_uri` point it at one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from warc2gpt.config import TrackingSettings, flatten
+
+log = logging.getLogger(__name__)
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri(settings: TrackingSettings) -> str:
+    return settings.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _mlflow():
+    try:
+        import mlflow
+    except ImportError:
+        return None
+    return mlflow
+
+
+def numeric_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numeric leaves of a nested metrics mapping, as `a.b` keys."""
+    out = {}
+    for key, value in flatten(dict(metrics), prefix).items():
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, (int, float)):
+            out[key.replace("/", "_")] = float(value)
+    return out
+
+
+@contextmanager
+def stage_run(stage: str, settings: TrackingSettings, params: Mapping[str, Any] | None = None):
+    """An MLflow run for one stage (nested under an active pipeline run if there is one).
+
+    Yields the mlflow module (or None when tracking is off or MLflow is not installed), so the
+    caller can log more. A tracking failure is logged, never raised: the data work counts more.
+    """
+    mlflow = _mlflow() if settings.enabled else None
+    if mlflow is None:
+        yield None
+        return
+    from warc2gpt.offline import apply_offline_defaults
+
+    apply_offline_defaults()
+    mlflow.set_tracking_uri(tracking_uri(settings))
+    mlflow.set_experiment(settings.experiment)
+    parent = os.environ.get("WARC2GPT_PARENT_RUN_ID")
+    nested = mlflow.active_run() is not None
+    kwargs: dict[str, Any] = {"run_name": stage, "nested": nested}
+    if parent and not nested:
+        kwargs["parent_run_id"] = parent
+    with mlflow.start_run(**kwargs):
+        mlflow.set_tag("warc2gpt.stage", stage)
+        if params:
+            flat = {k: str(v)[:500] for k, v in flatten(dict(params), stage).items()}
+            mlflow.log_params(flat)
+        yield mlflow
+
+
+def log_stage_metrics(stage: str, settings: TrackingSettings, params: Mapping[str, Any],
+                      metrics: Mapping[str, Any], artifacts: list[str | Path] = ()) -> None:
+    """One-shot: a stage run with its params, numeric metrics and artifact files."""
+    try:
+        with stage_run(stage, settings, params) as mlflow:
+            if mlflow is None:
+                return
+            mlflow.log_metrics(numeric_metrics(metrics))
+            for path in artifacts:
+                if Path(path).exists():
+                    mlflow.log_artifact(str(path))
+    except Exception as exc:  # tracking must never sink a finished stage
+        log.warning("MLflow logging for stage %s failed: %s", stage, exc)
+
+
+def write_metrics(path: str | Path, metrics: Mapping[str, Any]) -> None:
+    """Write a metrics JSON atomically (DVC `metrics:` reads it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
