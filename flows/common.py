@@ -1,0 +1,39 @@
+"""What every stage flow shares: params loading, the I/O retry rule, the `python -m` entry."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from warc2gpt.offline import apply_offline_defaults
+
+apply_offline_defaults()
+
+TRANSIENT_ERRORS = (OSError, TimeoutError, ConnectionError)
+
+
+def retry_on_io_error(task, task_run, state) -> bool:
+    """Prefect retry condition: retry transient I/O failures, never a deterministic bug."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as raised:  # noqa: BLE001 - the state's own exception
+        exc = raised
+    return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(
+        exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+    )
+
+
+def run_flow_cli(flow_fn: Callable, description: str, argv: list[str] | None = None) -> int:
+    """`python -m flows.<stage> [--params FILE] [--set key=value ...]`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    flow_fn(params_path=args.params, overrides=args.overrides)
+    return 0
+
+
+def main_exit(code: int) -> None:
+    sys.exit(code)

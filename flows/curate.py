@@ -1,0 +1,69 @@
+"""Prefect flow for the curate stage: one task per WARC file, on the configured task runner."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from flows.common import retry_on_io_error, run_flow_cli
+from flows.runners import task_runner_for
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact
+from warc2gpt.config import CurateSettings, load_params, to_dict
+from warc2gpt.curate.stage import (
+    CurationChain,
+    curate_file,
+    format_summary,
+    resolve_inputs,
+    summarize,
+)
+from warc2gpt.tracking import log_stage_metrics, write_metrics
+
+
+@lru_cache(maxsize=2)
+def _chain(settings_key: str, settings: CurateSettings) -> CurationChain:
+    # One chain per worker process: the language model and blocklists load once.
+    return CurationChain(settings)
+
+
+@task(name="curate-file", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=retry_on_io_error, task_run_name="curate {path}")
+def curate_file_task(path: str, settings: CurateSettings) -> dict:
+    stats = curate_file(path, settings, chain=_chain(repr(settings), settings))
+    get_run_logger().info("%s: %d pages, %d kept, %d removed, %d unreadable records",
+                          path, stats["pages"], stats["kept"], stats["removed"],
+                          len(stats["read_problems"]))
+    return stats
+
+
+@flow(name="curate", log_prints=True)
+def curate_files(params_path: str = "params.yaml", overrides: list[str] | None = None) -> dict:
+    """WARC files -> curated Parquet shards, removed documents and metrics/curate.json."""
+    params = load_params(params_path, overrides or [])
+    settings = params.curate
+    files = [str(f) for f in resolve_inputs(settings.input, params.ingest.output)]
+    started = time.perf_counter()
+    futures = curate_file_task.map(files, settings=unmapped(settings))
+    file_stats = [future.result() for future in futures]
+    metrics = summarize(file_stats, time.perf_counter() - started, settings.workers)
+    write_metrics(Path(settings.output) / "stats.json", metrics)
+    write_metrics(settings.metrics, metrics)
+    summary = format_summary(metrics)
+    print(summary)
+    create_markdown_artifact(key="curate-summary", markdown=f"```\n{summary}\n```",
+                             description="per-filter counts of the curate stage")
+    log_stage_metrics("curate", params.tracking, to_dict(settings), metrics,
+                      artifacts=[settings.metrics])
+    return metrics
+
+
+def curate_flow(params_path: str = "params.yaml", overrides: list[str] | None = None) -> dict:
+    """Run the curate flow on the task runner that params choose (threads, processes, Dask, Ray)."""
+    settings = load_params(params_path, overrides or []).curate
+    runner = task_runner_for(settings.runner, settings.workers, settings.cluster_address)
+    return curate_files.with_options(task_runner=runner)(params_path, overrides)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_flow_cli(curate_flow, "Run the curate stage as a Prefect flow."))
