@@ -43,11 +43,26 @@ def listing(*items: Any) -> Any:
 
 @dataclass
 class IngestSettings:
-    """Where raw WARC files come from and where they land."""
+    """Where raw WARC files come from, how they are fetched, and where they land."""
 
-    # Local paths/globs now; URLs and crawl ids arrive with the ingest stage.
+    # Local paths/globs, http(s)/s3/any fsspec URL (`#sha256=<hex>` adds a digest to check),
+    # or a crawl id such as CC-MAIN-2024-22 (`CC-MAIN-2024-22:5` overrides `segments`).
+    # Empty: the built-in sample crawl.
     sources: list[str] = listing()
     output: str = "data/raw"
+    base_url: str = "https://data.commoncrawl.org/"
+    segments: int = bounded(1, ge=1, doc="WARC files taken from each crawl id's listing")
+    # false: the listing's first `segments` paths; true: a sample of them fixed by `seed`.
+    sample: bool = False
+    seed: int = 0
+    workers: int = bounded(4, ge=1, doc="files fetched at once")
+    retries: int = bounded(5, ge=0, doc="retries per file after the first attempt")
+    backoff: float = bounded(1.0, ge=0, doc="seconds before the first retry; doubles per retry")
+    backoff_max: float = bounded(60.0, ge=0, doc="longest wait between two attempts, seconds")
+    timeout: float = bounded(60.0, gt=0, doc="seconds to connect, and to wait for more bytes")
+    chunk_bytes: int = bounded(1 << 20, ge=4096)
+    # Delete files an earlier ingest wrote into `output` that the current sources no longer name.
+    prune: bool = True
 
 
 @dataclass
@@ -138,11 +153,40 @@ class LanguageSettings:
 
 
 @dataclass
+class PIISettings:
+    """Personal data in the text replaced by fixed placeholders (FineWeb's PII formatter)."""
+
+    enabled: bool = True
+    emails: bool = True
+    ips: bool = True
+    # Private, loopback, link-local and reserved addresses are not personal: keep them.
+    only_public_ips: bool = True
+    # Used in turn. example.com/.org are reserved for examples; the IPv4 values are FineWeb's,
+    # the IPv6 ones come from the documentation range 2001:db8::/32.
+    email_replacements: list[str] = listing("email@example.com", "firstname.lastname@example.org")
+    ipv4_replacements: list[str] = listing(
+        "22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206", "220.127.116.11",
+        "18.104.22.168",
+    )
+    ipv6_replacements: list[str] = listing("2001:db8::1", "2001:db8::2")
+    # Phone numbers: off by default (FineWeb leaves them); each pattern is a regular expression.
+    phones: bool = False
+    phone_patterns: list[str] = listing(
+        # North American: (555) 123-4567, 555-123-4567, +1 555.123.4567
+        r"(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]\d{4}(?![\w-])",
+        # International with a leading +: +44 20 7946 0958, +49-30-1234567
+        r"(?<![\w+])\+[2-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){1,2}[ .-]?\d{3,4}[ .-]?\d{3,5}(?![\w-])",
+    )
+    phone_replacement: str = "555-0100"
+
+
+@dataclass
 class CurateSettings:
     """WARC -> main text -> filters -> Parquet documents."""
 
     input: list[str] = listing()
     output: str = "data/curated"
+    metrics: str = "metrics/curate.json"
     extractor: Literal["trafilatura", "resiliparse"] = "trafilatura"
     # Extract cheaply with resiliparse, identify the language, then run the precise extractor
     # only on documents in the wanted languages.
@@ -150,6 +194,7 @@ class CurateSettings:
     extraction_timeout: float = bounded(0.1, gt=0, doc="seconds per document (trafilatura)")
     workers: int = bounded(1, ge=1)
     runner: Literal["threads", "processes", "dask", "ray"] = "processes"
+    cluster_address: str = ""  # dask/ray scheduler address; empty starts a local cluster
     max_record_bytes: int = bounded(10_000_000, ge=1024)
     url_filter: UrlFilterSettings = field(default_factory=UrlFilterSettings)
     language: LanguageSettings = field(default_factory=LanguageSettings)
@@ -157,6 +202,7 @@ class CurateSettings:
     gopher_quality: GopherQualitySettings = field(default_factory=GopherQualitySettings)
     c4_quality: C4QualitySettings = field(default_factory=C4QualitySettings)
     fineweb_quality: FineWebQualitySettings = field(default_factory=FineWebQualitySettings)
+    pii: PIISettings = field(default_factory=PIISettings)
 
 
 @dataclass
@@ -169,12 +215,189 @@ class TrackingSettings:
 
 
 @dataclass
+class GenerationSettings:
+    """Sampling settings shared by `warc2gpt generate`, the eval samples and the served model."""
+
+    max_new_tokens: int = bounded(64, ge=1)
+    temperature: float = bounded(0.8, ge=0, doc="0 samples greedily")
+    top_k: int = bounded(50, ge=0, doc="0 keeps every token")
+    top_p: float = bounded(0.95, gt=0, le=1)
+    seed: int = bounded(1337, ge=0)
+
+
+@dataclass
+class EvaluateSettings:
+    """Val loss and bits-per-byte, HellaSwag / LAMBADA when a file is given, fixed-prompt samples."""
+
+    model_dir: str = "artifacts/model"
+    tokenizer_dir: str = "artifacts/tokenizer"
+    val_tokens: str = "data/tokens/val_*.bin"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    batch_size: int = bounded(8, ge=1)
+    max_val_tokens: int = bounded(1_048_576, ge=0, doc="0 reads every val token")
+    # Files in HellaSwag's 6-line text format (.txt, .txt.bz2) or its original .jsonl; OpenAI's
+    # LAMBADA .jsonl. Empty skips the task.
+    hellaswag: str = ""
+    hellaswag_limit: int = bounded(0, ge=0, doc="0 scores every item")
+    lambada: str = ""
+    lambada_limit: int = bounded(0, ge=0, doc="0 scores every item")
+    prompts: list[str] = listing("The meaning of life is", "Once upon a time,", "The web page")
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    # Step-indexed TSV files (train stage); their *loss* columns are drawn in the report.
+    loss_curves: list[str] = listing("plots/train.tsv", "plots/val.tsv")
+    metrics: str = "metrics/eval.json"
+    report_dir: str = "reports"
+
+
+@dataclass
+class PromotionSettings:
+    """When a challenger takes the `champion` alias: val bits-per-byte, lower is better."""
+
+    # relative: beat the champion by `margin` as a fraction of its bpb; absolute: by `margin`
+    # bits per byte; always: every challenger wins; never: only `warc2gpt models promote`.
+    rule: Literal["relative", "absolute", "always", "never"] = "relative"
+    margin: float = bounded(0.0, ge=0)
+
+
+@dataclass
+class RegisterSettings:
+    """Log the model as an MLflow pyfunc, register it as `challenger`, apply the promotion gate."""
+
+    model_name: str = "warc2gpt"
+    model_dir: str = "artifacts/model"
+    tokenizer_dir: str = "artifacts/tokenizer"
+    eval_metrics: str = "metrics/eval.json"
+    # Stage metrics whose figures are tagged on the version (those present are read).
+    data_metrics: list[str] = listing(
+        "metrics/curate.json", "metrics/dedup.json", "metrics/tokenize.json", "metrics/train.json"
+    )
+    dvc_lock: str = "dvc.lock"
+    output: str = "metrics/register.json"
+    promotion: PromotionSettings = field(default_factory=PromotionSettings)
+
+
+@dataclass
+class TokenizerSettings:
+    """Byte-level BPE training (the tokenizer stage)."""
+
+    # Parquet globs tried in order: the first that matches a file is the corpus, so the
+    # deduplicated text is used once the dedup stage has run, the curated text before.
+    input: list[str] = listing("data/dedup/*.parquet", "data/curated/*.parquet")
+    output: str = "artifacts/tokenizer"
+    # 4096 suits the built-in sample (a few MB of text); 8192 for ~100 MB, 32768 for GBs,
+    # 50257 for GPT-2's size. Ids above 65,535 switch the token shards to uint32.
+    vocab_size: int = bounded(4096, ge=258, le=2**31 - 1)
+    min_frequency: int = bounded(2, ge=1, doc="occurrences a pair needs to be merged")
+    special_tokens: list[str] = listing("<|endoftext|>")
+    split_pattern: Literal["gpt4", "gpt2"] = "gpt4"
+    max_chars: int = bounded(0, ge=0, doc="characters of text to train on; 0: all")
+    metrics: str = "metrics/tokenizer.json"
+
+
+@dataclass
+class TokenizeSettings:
+    """Encoding every document into train/val token shards (the tokenize stage)."""
+
+    input: list[str] = listing()  # empty: the corpus tokenizer.input chose
+    output: str = "data/tokens"
+    # A document is in val when a hash of its id falls below this fraction, so it never moves
+    # between splits when the corpus grows.
+    val_fraction: float = bounded(0.1, gt=0, lt=1)
+    workers: int = bounded(2, ge=1)
+    runner: Literal["threads", "processes", "dask", "ray"] = "processes"
+    cluster_address: str = ""  # dask/ray scheduler; empty: a local one
+    metrics: str = "metrics/tokenize.json"
+
+
+@dataclass
+class TrainSettings:
+    """GPT pretraining on the token shards: one process, or torchrun DDP (the train stage)."""
+
+    data: str = "data/tokens"  # train_*.bin and val_*.bin
+    tokenizer_dir: str = "artifacts/tokenizer"  # vocabulary size from its token_bytes.npy
+    vocab_size: int = bounded(0, ge=0, doc="0: the tokenizer's vocabulary size")
+    output: str = "artifacts/model"
+    checkpoint_dir: str = "artifacts/checkpoints"
+    metrics: str = "metrics/train.json"
+    plot: str = "plots/train.tsv"
+    val_plot: str = "plots/val.tsv"
+    # Model shape: `depth` layers, `n_embd` wide (0: 64 per layer), heads of `head_dim`.
+    depth: int = bounded(2, ge=1)
+    n_embd: int = bounded(0, ge=0)
+    head_dim: int = bounded(64, ge=2)
+    n_kv_head: int = bounded(0, ge=0, doc="0: as many as query heads")
+    sequence_len: int = bounded(256, ge=2)
+    logit_softcap: float = bounded(15.0, ge=0)
+    # Batch: windows per micro-step per process; the total (tokens per optimizer step across
+    # all processes) sets gradient accumulation; 0 means no accumulation.
+    device_batch_size: int = bounded(16, ge=1)
+    total_batch_tokens: int = bounded(0, ge=0)
+    steps: int = bounded(300, ge=1)
+    optimizer: Literal["adamw", "muon"] = "adamw"
+    lr: float = bounded(0.003, gt=0, doc="AdamW (embeddings and head only under muon)")
+    muon_lr: float = bounded(0.02, gt=0)
+    weight_decay: float = bounded(0.0, ge=0)
+    beta1: float = bounded(0.9, ge=0, lt=1)
+    beta2: float = bounded(0.95, ge=0, lt=1)
+    grad_clip: float = bounded(1.0, ge=0, doc="0: no clipping")
+    schedule: Literal["cosine", "wsd"] = "cosine"
+    warmup_steps: int = bounded(20, ge=0)
+    decay_frac: float = bounded(0.2, gt=0, le=1, doc="wsd: share of steps spent decaying")
+    min_lr_ratio: float = bounded(0.1, ge=0, le=1)
+    seed: int = 1337
+    eval_every: int = bounded(100, ge=0, doc="steps between val losses; 0: only at the end")
+    eval_tokens: int = bounded(131072, ge=1)
+    checkpoint_every: int = bounded(100, ge=0, doc="0: only at the end")
+    keep_checkpoints: int = bounded(2, ge=1)
+    resume: bool = True
+    log_every: int = bounded(10, ge=1, doc="steps between MLflow metric logs")
+    device: str = "auto"  # auto | cpu | cuda
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"  # auto: bf16 autocast on CUDA
+    compile: bool = True  # torch.compile on CUDA; CPU runs eager
+    peak_tflops: float = bounded(989.0, gt=0, doc="per-GPU peak for MFU (H100/H200 bf16 dense)")
+
+
+@dataclass
+class DedupSettings:
+    """Exact then MinHash LSH near-duplicate removal across all curated shards (the dedup stage)."""
+
+    input: list[str] = listing("data/curated/*.parquet")
+    output: str = "data/dedup"
+    # Signatures, band buckets, pairs and clusters: kept between runs so a killed run resumes;
+    # wiped when the inputs or these settings change.
+    work_dir: str = "data/dedup_work"
+    metrics: str = "metrics/dedup.json"
+    exact: bool = True  # drop documents whose normalised text is identical first
+    near: bool = True  # then MinHash LSH near-duplicates
+    # FineWeb: word 5-grams, 14 bands x 8 rows of 64-bit hashes (LSH threshold ~0.72).
+    ngram: int = bounded(5, ge=1)
+    bands: int = bounded(14, ge=1)
+    rows: int = bounded(8, ge=1)
+    seed: int = bounded(1, ge=0)
+    fold_digits: bool = True  # normalisation maps every digit to 0
+    # Band buckets are split by key range so one clustering task holds 1/partitions of a band.
+    partitions: int = bounded(4, ge=1, le=4096)
+    batch_size: int = bounded(1000, ge=1, doc="documents hashed together")
+    write_removed: bool = True  # removed documents to <output>/removed/ with their reason
+    sample_pairs: int = bounded(20, ge=0, doc="removed/kept pairs shown in the metrics")
+    workers: int = bounded(2, ge=1)
+    runner: Literal["threads", "processes", "dask", "ray"] = "processes"
+    cluster_address: str = ""  # dask/ray scheduler; empty: a local one
+
+
+@dataclass
 class Params:
     """The whole params.yaml."""
 
     ingest: IngestSettings = field(default_factory=IngestSettings)
     curate: CurateSettings = field(default_factory=CurateSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    register: RegisterSettings = field(default_factory=RegisterSettings)
+    tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
+    tokenize: TokenizeSettings = field(default_factory=TokenizeSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
 
 
 # --------------------------------------------------------------------------- loading
@@ -249,9 +472,9 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)
     if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
-        return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r} (quote it in YAML)")
+        return value
     raise ConfigError(f"{path}: unsupported settings type {tp!r}")
 
 
