@@ -1,0 +1,14 @@
+# The two commands of the quick start, and a few conveniences.
+.PHONY: setup run test lint
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	bash scripts/run.sh
+
+test: setup
+	bash scripts/test.sh
+
+lint:
+	.venv/bin/ruff check src flows tests benchmarks
