@@ -1,0 +1,196 @@
+"""The scheduled end-to-end flow: DVC rebuilds what changed, MLflow records the run.
+
+ingest -> curate -> dedup -> tokenizer -> tokenize -> train -> evaluate -> register. Every stage
+is a DVC stage whose command runs its own Prefect flow; this flow drives `dvc repro` (or `dvc
+exp run -S key=value` for overrides), so a rerun with nothing changed does no work and a changed
+param reruns exactly the stages that depend on it. Stage flows report to the same Prefect API
+and nest their MLflow runs under this flow's run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from warc2gpt.offline import apply_offline_defaults
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from warc2gpt.config import flatten, load_params
+from warc2gpt.tracking import numeric_metrics, tracking_uri
+
+apply_offline_defaults()
+
+STAGES = ["ingest", "curate", "dedup", "tokenizer", "tokenize", "train", "evaluate", "register"]
+RAN = re.compile(r"Running stage '([\w-]+)'")
+SKIPPED = re.compile(r"Stage '([\w-]+)' didn't change, skipping")
+
+
+class StageFailed(RuntimeError):
+    """A DVC stage exited with an error; the message carries that stage's own last lines."""
+
+
+def _prefect_api_url() -> str:
+    """The API this flow reports to (the temporary server too), for the stage subprocesses."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return str(client.api_url).rstrip("/")
+
+
+def _git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def dvc_command(overrides: list[str], force: bool, targets: list[str]) -> list[str]:
+    """`dvc repro`, or `dvc exp run -S k=v ...` when params are overridden."""
+    if overrides:
+        cmd = ["dvc", "exp", "run"]
+        for item in overrides:
+            cmd += ["-S", item]
+    else:
+        cmd = ["dvc", "repro"]
+    if force:
+        cmd.append("--force")
+    return cmd + targets
+
+
+@task(name="dvc-repro", retries=0)
+def run_dvc(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run DVC, streaming its output; returns which stages ran and which were up to date."""
+    logger = get_run_logger()
+    logger.info("running %s", " ".join(cmd))
+    started = time.perf_counter()
+    lines: list[str] = []
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env, bufsize=1)
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stdout.write(line)
+        lines.append(line.rstrip("\n"))
+    code = process.wait()
+    output = "\n".join(lines)
+    ran = RAN.findall(output)
+    if code != 0:
+        stage = ran[-1] if ran else "dvc"
+        tail = "\n".join(lines[-25:])
+        raise StageFailed(f"stage {stage} failed (exit {code}); its last output:\n{tail}")
+    return {"ran": ran, "skipped": SKIPPED.findall(output),
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def collect_metrics(params_path: str) -> dict[str, Any]:
+    """Every stage's metrics JSON that exists, by stage name."""
+    found = {}
+    for stage in STAGES:
+        path = Path("metrics") / f"{stage}.json"
+        if path.exists():
+            found[stage] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
+@flow(name="warc2gpt-pipeline", log_prints=True)
+def pipeline(overrides: list[str] | None = None, force: bool = False,
+             targets: list[str] | None = None, params_path: str = "params.yaml") -> dict:
+    """Run the stages that are stale (all with force), record the run, report where to look."""
+    overrides = list(overrides or [])
+    params = load_params(params_path, overrides)  # a bad key fails here, before any work
+    env = dict(os.environ)
+    env["PREFECT_API_URL"] = _prefect_api_url()
+    env.setdefault("PYTHONUNBUFFERED", "1")
+
+    mlflow = None
+    if params.tracking.enabled:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri(params.tracking))
+        mlflow.set_experiment(params.tracking.experiment)
+    started = time.perf_counter()
+    run_ctx = mlflow.start_run(run_name="pipeline") if mlflow else None
+    try:
+        if run_ctx is not None:
+            env["WARC2GPT_PARENT_RUN_ID"] = run_ctx.info.run_id
+            env["MLFLOW_TRACKING_URI"] = tracking_uri(params.tracking)
+            mlflow.set_tag("git_revision", _git_revision())
+            mlflow.set_tag("overrides", " ".join(overrides))
+            flat = {k: str(v)[:500] for k, v in flatten(_as_dict(params)).items()}
+            for i in range(0, len(flat), 100):
+                mlflow.log_params(dict(list(flat.items())[i:i + 100]))
+        result = run_dvc(dvc_command(overrides, force, list(targets or [])), env)
+        metrics = collect_metrics(params_path)
+        if run_ctx is not None:
+            for stage, values in metrics.items():
+                mlflow.log_metrics(numeric_metrics(values, stage))
+            if Path("dvc.lock").exists():
+                mlflow.log_artifact("dvc.lock")
+            mlflow.set_tag("stages_ran", ",".join(result["ran"]) or "none")
+    finally:
+        if run_ctx is not None:
+            mlflow.end_run()
+    result["wall_seconds"] = round(time.perf_counter() - started, 2)
+    report = where_to_look(params, result, metrics)
+    print(report)
+    create_markdown_artifact(key="pipeline-summary", markdown=report,
+                             description="what ran and where to look")
+    return result
+
+
+def _as_dict(params) -> dict:
+    from warc2gpt.config import to_dict
+
+    return to_dict(params)
+
+
+def where_to_look(params, result: dict, metrics: dict) -> str:
+    """The closing summary: what ran, the headline figures and the commands to look further."""
+    ran = ", ".join(result["ran"]) or "nothing (all stages up to date)"
+    lines = [f"## warc2gpt pipeline\n", f"- stages run: {ran}",
+             f"- up to date: {', '.join(result['skipped']) or 'none'}",
+             f"- wall time: {result['wall_seconds']} s"]
+    if "curate" in metrics:
+        c = metrics["curate"]
+        lines.append(f"- curate: {c['pages']} pages -> {c['kept']} documents")
+    if "dedup" in metrics:
+        lines.append(f"- dedup: {json.dumps({k: v for k, v in metrics['dedup'].items() if isinstance(v, int)})}")
+    if "train" in metrics:
+        t = metrics["train"]
+        lines.append(f"- train: {', '.join(f'{k} {v}' for k, v in t.items() if isinstance(v, (int, float)))}")
+    if "evaluate" in metrics:
+        e = metrics["evaluate"]
+        lines.append(f"- evaluate: {', '.join(f'{k} {v}' for k, v in e.items() if isinstance(v, (int, float)))}")
+    if "register" in metrics:
+        lines.append(f"- registry: {json.dumps(metrics['register'])}")
+    uri = tracking_uri(params.tracking)
+    lines += ["", "Where to look:",
+              "- Prefect UI:  prefect server start  (then http://127.0.0.1:4200)",
+              f"- MLflow UI:   mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)",
+              "- models:      warc2gpt models list",
+              "- sample text: warc2gpt generate --prompt 'The history of' --max-tokens 60",
+              "- plots:       dvc plots show  (opens dvc_plots/index.html)"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the warc2gpt pipeline (dvc repro under Prefect).")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="param override (runs `dvc exp run -S`)")
+    parser.add_argument("--force", action="store_true", help="rerun every stage")
+    parser.add_argument("targets", nargs="*", help="DVC stages to reproduce (default: all)")
+    args = parser.parse_args(argv)
+    pipeline(overrides=args.overrides, force=args.force, targets=args.targets)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
