@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from pathlib import Path
 
 from flows.common import retry_on_io_error, run_flow_cli
@@ -21,16 +20,22 @@ from warc2gpt.curate.stage import (
 from warc2gpt.tracking import log_stage_metrics, write_metrics
 
 
-@lru_cache(maxsize=2)
-def _chain(settings_key: str, settings: CurateSettings) -> CurationChain:
-    # One chain per worker process: the language model and blocklists load once.
-    return CurationChain(settings)
+_CHAINS: dict[str, CurationChain] = {}
+
+
+def _chain(settings: CurateSettings) -> CurationChain:
+    """One chain per worker process and settings: the language model and blocklists load once."""
+    key = repr(settings)
+    if key not in _CHAINS:
+        _CHAINS.clear()
+        _CHAINS[key] = CurationChain(settings)
+    return _CHAINS[key]
 
 
 @task(name="curate-file", retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=retry_on_io_error, task_run_name="curate {path}")
 def curate_file_task(path: str, settings: CurateSettings) -> dict:
-    stats = curate_file(path, settings, chain=_chain(repr(settings), settings))
+    stats = curate_file(path, settings, chain=_chain(settings))
     get_run_logger().info("%s: %d pages, %d kept, %d removed, %d unreadable records",
                           path, stats["pages"], stats["kept"], stats["removed"],
                           len(stats["read_problems"]))

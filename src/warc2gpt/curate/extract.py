@@ -16,7 +16,12 @@ class ExtractionTimeout(Exception):
 
 @contextmanager
 def _time_limit(seconds: float):
-    # A signal timer only works in a process's main thread; elsewhere run without a limit.
+    """Raise ExtractionTimeout after `seconds` of this process's CPU time.
+
+    CPU time rather than wall time: on a busy machine a wall-clock budget would drop different
+    pages from run to run, and a resumed run must keep exactly what an uninterrupted one keeps.
+    A signal timer only works in a process's main thread; elsewhere the page runs unlimited.
+    """
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -24,13 +29,13 @@ def _time_limit(seconds: float):
     def _raise(signum, frame):
         raise ExtractionTimeout
 
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGPROF, _raise)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def extract_trafilatura(html: str, timeout: float = 0.1) -> str:

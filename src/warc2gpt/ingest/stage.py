@@ -1,0 +1,210 @@
+"""The ingest stage: resolve `ingest.sources`, fetch every file into `ingest.output`, record
+what came in (metrics/ingest.json). No sources means the built-in sample crawl.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from warc2gpt.config import IngestSettings, TrackingSettings, to_dict
+from warc2gpt.ingest.download import DownloadError, DownloadResult, download, part_path
+from warc2gpt.ingest.sources import Source, resolve_sources, retry_policy
+from warc2gpt.tracking import log_stage_metrics, write_metrics
+
+log = logging.getLogger(__name__)
+DEFAULT_METRICS = Path("metrics/ingest.json")
+# Names this stage wrote into the output directory: pruning only ever touches those.
+MANIFEST = ".ingest-manifest.json"
+
+
+class IngestError(RuntimeError):
+    """One or more sources could not be fetched."""
+
+
+def plan_ingest(settings: IngestSettings) -> list[Source]:
+    """The files the current sources name (empty when the sample crawl is used)."""
+    sources = resolve_sources(settings)
+    _write_manifest(
+        Path(settings.output), _read_manifest(Path(settings.output)) | {s.name for s in sources}
+    )
+    return sources
+
+
+def fetch_source(
+    source: Source, settings: IngestSettings, *, position: int = 0, progress: bool | None = None
+) -> DownloadResult:
+    """Fetch one planned file into the output directory (skips it when already complete)."""
+    return download(
+        source.url,
+        Path(settings.output) / source.name,
+        size=source.size,
+        digest=source.digest,
+        policy=retry_policy(settings),
+        progress=progress,
+        position=position,
+    )
+
+
+def ingest_sample(settings: IngestSettings) -> list[DownloadResult]:
+    """Write the built-in sample crawl into the output directory."""
+    from warc2gpt.ingest.sample import write_sample_crawl  # its own module, loaded only here
+
+    output = Path(settings.output)
+    start = time.monotonic()
+    paths = [Path(p) for p in write_sample_crawl(output)]
+    seconds = time.monotonic() - start
+    _write_manifest(output, _read_manifest(output) | {p.name for p in paths})
+    return [DownloadResult(p, "sample", p.stat().st_size, "sample", seconds=seconds) for p in paths]
+
+
+def finish_ingest(
+    settings: IngestSettings,
+    results: list[DownloadResult],
+    seconds: float,
+    metrics_path: str | Path = DEFAULT_METRICS,
+) -> dict[str, Any]:
+    """Prune what earlier runs left that is no longer wanted, write metrics; returns them."""
+    output = Path(settings.output)
+    keep = {r.path.name for r in results}
+    pruned = prune_output(output, keep) if settings.prune else []
+    _write_manifest(output, keep if settings.prune else _read_manifest(output) | keep)
+    metrics = ingest_metrics(results, seconds, pruned)
+    write_metrics(metrics_path, metrics)
+    return metrics
+
+
+def run_ingest(
+    settings: IngestSettings,
+    metrics_path: str | Path = DEFAULT_METRICS,
+    *,
+    progress: bool | None = None,
+    tracking: TrackingSettings | None = None,
+) -> list[Path]:
+    """The whole stage without Prefect: fetch with `settings.workers` threads.
+
+    Returns the output files in source order. Every source is attempted; if any failed, an
+    IngestError lists them all after the others finished (their files stay complete).
+    """
+    start = time.monotonic()
+    if not settings.sources:
+        results = ingest_sample(settings)
+    else:
+        plan = plan_ingest(settings)
+        results = fetch_all(plan, settings, progress=progress)
+    metrics = finish_ingest(settings, results, time.monotonic() - start, metrics_path)
+    if tracking is not None:
+        log_stage_metrics("ingest", tracking, to_dict(settings), metrics, [metrics_path])
+    return [r.path for r in results]
+
+
+def fetch_all(
+    plan: list[Source], settings: IngestSettings, *, progress: bool | None = None
+) -> list[DownloadResult]:
+    workers = max(1, min(settings.workers, len(plan)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+        futures = [
+            pool.submit(fetch_source, s, settings, position=i % workers, progress=progress)
+            for i, s in enumerate(plan)
+        ]
+        outcomes: list[DownloadResult | BaseException] = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except (DownloadError, OSError) as exc:
+                outcomes.append(exc)
+    failures = [(s, o) for s, o in zip(plan, outcomes, strict=True) if isinstance(o, BaseException)]
+    if failures:
+        lines = "\n".join(f"  {s.name} from {s.origin!r}: {exc}" for s, exc in failures)
+        raise IngestError(f"{len(failures)} of {len(plan)} sources failed:\n{lines}")
+    return [o for o in outcomes if isinstance(o, DownloadResult)]
+
+
+def ingest_metrics(
+    results: Iterable[DownloadResult], seconds: float, pruned: list[str] = ()
+) -> dict[str, Any]:
+    results = list(results)
+    fetched = sum(r.fetched_bytes for r in results)
+    statuses = [r.status for r in results]
+    return {
+        "files": len(results),
+        "bytes": sum(r.size for r in results),
+        "fetched_bytes": fetched,
+        "resumed_bytes": sum(r.resumed_from for r in results if r.status != "skipped"),
+        "downloaded": statuses.count("downloaded"),
+        "copied": statuses.count("copied"),
+        "skipped": statuses.count("skipped"),
+        "sample": statuses.count("sample"),
+        "retries": sum(max(r.attempts - 1, 0) for r in results),
+        "pruned": len(pruned),
+        "seconds": round(seconds, 3),
+        "fetch_mb_per_s": round(fetched / 1e6 / seconds, 3) if seconds > 0 else 0.0,
+        "per_file": [
+            {
+                "name": r.path.name,
+                "source": r.url,
+                "bytes": r.size,
+                "status": r.status,
+                "sha256": r.sha256,
+            }
+            for r in results
+        ],
+    }
+
+
+def format_summary(metrics: dict[str, Any], output: str) -> str:
+    """One line for the terminal."""
+    return (
+        f"ingest: {metrics['files']} files, {metrics['bytes'] / 1e6:.1f} MB in {output} "
+        f"({metrics['downloaded']} downloaded, {metrics['copied']} copied, "
+        f"{metrics['skipped']} already complete, {metrics['sample']} sample; "
+        f"{metrics['retries']} retries, {metrics['resumed_bytes']} bytes resumed, "
+        f"{metrics['pruned']} pruned) in {metrics['seconds']:.1f}s"
+    )
+
+
+def prune_output(output: Path, keep: set[str]) -> list[str]:
+    """Delete files an earlier ingest wrote here (per the manifest) that `keep` does not name."""
+    removed = []
+    for name in sorted(_read_manifest(output) - keep):
+        for path in (output / name, part_path(output / name)):
+            if path.is_file():
+                path.unlink()
+                removed.append(path.name)
+    for name in keep:  # a finished file's leftover partial (fetched again from scratch)
+        part_path(output / name).unlink(missing_ok=True)
+    if removed:
+        log.info("pruned %d files from %s that the sources no longer name", len(removed), output)
+    return removed
+
+
+def _read_manifest(output: Path) -> set[str]:
+    path = output / MANIFEST
+    if not path.exists():
+        return set()
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IngestError(
+            f"{path}: unreadable ({exc}); delete it to let ingest rewrite it"
+        ) from None
+    # Only plain names: the manifest must never steer deletion outside the directory.
+    return {
+        n
+        for n in names
+        if isinstance(n, str) and n == os.path.basename(n) and n not in ("", ".", "..")
+    }
+
+
+def _write_manifest(output: Path, names: set[str]) -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / MANIFEST
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"files": sorted(names)}, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
