@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from warc2gpt.offline import apply_offline_defaults
 
@@ -24,6 +25,26 @@ def retry_on_io_error(task, task_run, state) -> bool:
     )
 
 
+@contextmanager
+def api_shared_with_workers() -> Iterator[None]:
+    """Inside a flow: point task-runner worker processes at this flow's API.
+
+    Without it each worker process of a process pool (or Dask worker on this machine) that finds
+    no PREFECT_API_URL starts a temporary server of its own: seconds of start-up per worker.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        os.environ["PREFECT_API_URL"] = str(client.api_url).rstrip("/")
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+
+
 def run_flow_cli(flow_fn: Callable, description: str, argv: list[str] | None = None) -> int:
     """`python -m flows.<stage> [--params FILE] [--set key=value ...]`."""
     parser = argparse.ArgumentParser(description=description)
@@ -33,7 +54,3 @@ def run_flow_cli(flow_fn: Callable, description: str, argv: list[str] | None = N
     args = parser.parse_args(argv)
     flow_fn(params_path=args.params, overrides=args.overrides)
     return 0
-
-
-def main_exit(code: int) -> None:
-    sys.exit(code)

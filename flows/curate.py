@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flows.common import retry_on_io_error, run_flow_cli
+from flows.common import api_shared_with_workers, retry_on_io_error, run_flow_cli
 from flows.runners import task_runner_for
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
@@ -49,8 +49,9 @@ def curate_files(params_path: str = "params.yaml", overrides: list[str] | None =
     settings = params.curate
     files = [str(f) for f in resolve_inputs(settings.input, params.ingest.output)]
     started = time.perf_counter()
-    futures = curate_file_task.map(files, settings=unmapped(settings))
-    file_stats = [future.result() for future in futures]
+    with api_shared_with_workers():
+        futures = curate_file_task.map(files, settings=unmapped(settings))
+        file_stats = [future.result() for future in futures]
     metrics = summarize(file_stats, time.perf_counter() - started, settings.workers)
     write_metrics(Path(settings.output) / "stats.json", metrics)
     write_metrics(settings.metrics, metrics)

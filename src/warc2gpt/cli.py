@@ -17,6 +17,7 @@ from warc2gpt.config import ConfigError
 COMMAND_MODULES = [
     "warc2gpt.ingest.command",
     "warc2gpt.curate.command",
+    "warc2gpt.dedup.command",
     "warc2gpt.tokenizer.command",
     "warc2gpt.train.command",
     "warc2gpt.evaluate.command",

@@ -269,7 +269,11 @@ class RegisterSettings:
     eval_metrics: str = "metrics/eval.json"
     # Stage metrics whose figures are tagged on the version (those present are read).
     data_metrics: list[str] = listing(
-        "metrics/curate.json", "metrics/dedup.json", "metrics/tokenize.json", "metrics/train.json"
+        "metrics/curate.json",
+        "metrics/dedup.json",
+        "metrics/tokenizer.json",
+        "metrics/tokenize.json",
+        "metrics/train.json",
     )
     dvc_lock: str = "dvc.lock"
     output: str = "metrics/register.json"
@@ -304,7 +308,9 @@ class TokenizeSettings:
     # between splits when the corpus grows.
     val_fraction: float = bounded(0.1, gt=0, lt=1)
     workers: int = bounded(2, ge=1)
-    runner: Literal["threads", "processes", "dask", "ray"] = "processes"
+    # Threads suffice locally: the encoder and the Parquet reader release the GIL, and a
+    # thread starts in no time where a Prefect worker process takes seconds.
+    runner: Literal["threads", "processes", "dask", "ray"] = "threads"
     cluster_address: str = ""  # dask/ray scheduler; empty: a local one
     metrics: str = "metrics/tokenize.json"
 
@@ -326,13 +332,13 @@ class TrainSettings:
     n_embd: int = bounded(0, ge=0)
     head_dim: int = bounded(64, ge=2)
     n_kv_head: int = bounded(0, ge=0, doc="0: as many as query heads")
-    sequence_len: int = bounded(256, ge=2)
+    sequence_len: int = bounded(128, ge=2)
     logit_softcap: float = bounded(15.0, ge=0)
     # Batch: windows per micro-step per process; the total (tokens per optimizer step across
     # all processes) sets gradient accumulation; 0 means no accumulation.
     device_batch_size: int = bounded(16, ge=1)
     total_batch_tokens: int = bounded(0, ge=0)
-    steps: int = bounded(300, ge=1)
+    steps: int = bounded(250, ge=1)
     optimizer: Literal["adamw", "muon"] = "adamw"
     lr: float = bounded(0.003, gt=0, doc="AdamW (embeddings and head only under muon)")
     muon_lr: float = bounded(0.02, gt=0)
@@ -345,9 +351,9 @@ class TrainSettings:
     decay_frac: float = bounded(0.2, gt=0, le=1, doc="wsd: share of steps spent decaying")
     min_lr_ratio: float = bounded(0.1, ge=0, le=1)
     seed: int = 1337
-    eval_every: int = bounded(100, ge=0, doc="steps between val losses; 0: only at the end")
-    eval_tokens: int = bounded(131072, ge=1)
-    checkpoint_every: int = bounded(100, ge=0, doc="0: only at the end")
+    eval_every: int = bounded(50, ge=0, doc="steps between val losses; 0: only at the end")
+    eval_tokens: int = bounded(32768, ge=1)
+    checkpoint_every: int = bounded(50, ge=0, doc="0: only at the end")
     keep_checkpoints: int = bounded(2, ge=1)
     resume: bool = True
     log_every: int = bounded(10, ge=1, doc="steps between MLflow metric logs")

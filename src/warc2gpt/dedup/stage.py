@@ -1,0 +1,153 @@
+"""The dedup stage end to end: signatures per shard -> band buckets per key range -> clusters
+-> filter per shard -> metrics. `run_dedup` runs it on local processes; the Prefect flow maps the same step
+functions as tasks. Every step skips the work whose files exist, so a rerun resumes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from warc2gpt.config import DedupSettings, Params
+from warc2gpt.dedup.buckets import bucket_edges
+from warc2gpt.dedup.clusters import cluster_duplicates
+from warc2gpt.dedup.filter import filter_shard
+from warc2gpt.dedup.minhash import lsh_probability
+from warc2gpt.dedup.plan import DedupPlan, prepare
+from warc2gpt.dedup.signatures import shard_signatures
+
+# map_steps(fn, argument tuples) -> results in order: how a step fans out.
+StepMapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
+
+
+def local_mapper(workers: int) -> StepMapper:
+    """Run a step's calls in `workers` processes (in this process when workers == 1)."""
+
+    def map_steps(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
+        if workers <= 1 or len(calls) <= 1:
+            return [fn(*args) for args in calls]
+        with ProcessPoolExecutor(max_workers=min(workers, len(calls))) as pool:
+            futures = [pool.submit(fn, *args) for args in calls]
+            return [f.result() for f in futures]
+
+    return map_steps
+
+
+def run_dedup(params: Params, map_steps: StepMapper | None = None) -> dict[str, Any]:
+    """Deduplicate `dedup.input` into `dedup.output`; writes and returns the metrics."""
+    from warc2gpt.tracking import write_metrics
+
+    settings = params.dedup
+    map_steps = map_steps or local_mapper(settings.workers)
+    started = time.perf_counter()
+    plan = prepare(settings)
+    shards = [(plan, i) for i in range(len(plan.inputs))]
+    timings = {}
+    t = time.perf_counter()
+    signature_stats = map_steps(shard_signatures, shards)
+    timings["signatures"] = time.perf_counter() - t
+    t = time.perf_counter()
+    bucket_stats = map_steps(bucket_edges, [(plan, p) for p in range(settings.partitions)])
+    timings["buckets"] = time.perf_counter() - t
+    t = time.perf_counter()
+    cluster_stats = cluster_duplicates(plan)
+    timings["clusters"] = time.perf_counter() - t
+    t = time.perf_counter()
+    filter_stats = map_steps(filter_shard, shards)
+    timings["filter"] = time.perf_counter() - t
+    prune_outputs(plan)
+    timings["total"] = time.perf_counter() - started
+    metrics = summarize(plan, signature_stats, bucket_stats, cluster_stats, filter_stats, timings)
+    write_metrics(settings.metrics, metrics)
+    return metrics
+
+
+def prune_outputs(plan: DedupPlan) -> list[Path]:
+    """Delete shards in the output directory that no current input produces (stale runs)."""
+    expected = {Path(p).name for p in plan.inputs}
+    pruned = []
+    for folder in (Path(plan.output), Path(plan.output) / "removed"):
+        for path in folder.glob("*.parquet"):
+            if path.name not in expected:
+                path.unlink()
+                pruned.append(path)
+    return pruned
+
+
+def summarize(
+    plan: DedupPlan,
+    signature_stats: list[dict],
+    bucket_stats: list[dict],
+    cluster_stats: dict,
+    filter_stats: list[dict],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """metrics/dedup.json: counts, step timings, throughput and a sample of removed pairs."""
+    s: DedupSettings = plan.settings
+    docs_in = sum(f["docs_in"] for f in filter_stats)
+    docs_out = sum(f["kept"] for f in filter_stats)
+    exact = sum(f["exact_duplicate"] for f in filter_stats)
+    near = sum(f["near_duplicate"] for f in filter_stats)
+    signature_cpu = sum(x["cpu_seconds"] for x in signature_stats)
+    docs_seen = {}
+    for f in filter_stats:
+        docs_seen.update(f.get("samples", {}))
+    samples = []
+    for pair in cluster_stats.get("samples", []):
+        samples.append(
+            {
+                "reason": pair["reason"],
+                "estimated_jaccard": pair["estimated_jaccard"],
+                "removed": docs_seen.get(str(pair["removed"]), {"gid": pair["removed"]}),
+                "kept": docs_seen.get(str(pair["kept"]), {"gid": pair["kept"]}),
+            }
+        )
+    return {
+        "shards": len(plan.inputs),
+        "docs_in": docs_in,
+        "exact_duplicates": exact,
+        "near_duplicate_clusters": cluster_stats["near_duplicate_clusters"],
+        "near_duplicates": near,
+        "removed": exact + near,
+        "docs_out": docs_out,
+        "removed_fraction": round((exact + near) / docs_in, 6) if docs_in else 0.0,
+        "candidate_pairs": cluster_stats["candidate_pairs"],
+        "largest_cluster": cluster_stats["largest_cluster"],
+        "lsh": {
+            "ngram": s.ngram,
+            "bands": s.bands,
+            "rows": s.rows,
+            "threshold": round((1 / s.bands) ** (1 / s.rows), 4),
+            "p_match_at_0.8": round(float(lsh_probability(0.8, s.bands, s.rows)), 4),
+            "p_match_at_0.9": round(float(lsh_probability(0.9, s.bands, s.rows)), 4),
+        },
+        "seconds": {k: round(v, 3) for k, v in timings.items()},
+        "signature_docs_per_cpu_second": round(docs_in / signature_cpu, 1) if signature_cpu else 0,
+        "docs_per_second": round(docs_in / timings["total"], 1) if timings.get("total") else 0,
+        "resumed_steps": sum(
+            bool(x.get("resumed"))
+            for x in [*signature_stats, *bucket_stats, cluster_stats, *filter_stats]
+        ),
+        "sample_removed_pairs": samples,
+    }
+
+
+def format_summary(metrics: dict[str, Any]) -> str:
+    lines = [
+        f"dedup: {metrics['docs_in']} documents in {metrics['shards']} shards -> "
+        f"{metrics['docs_out']} kept",
+        f"  exact duplicates      {metrics['exact_duplicates']}",
+        f"  near-dup clusters     {metrics['near_duplicate_clusters']} "
+        f"({metrics['near_duplicates']} documents removed, largest {metrics['largest_cluster']})",
+        "  seconds               " + ", ".join(f"{k} {v}" for k, v in metrics["seconds"].items()),
+        f"  signatures            {metrics['signature_docs_per_cpu_second']} docs per CPU second",
+    ]
+    for pair in metrics["sample_removed_pairs"][:5]:
+        removed, kept = pair["removed"], pair["kept"]
+        lines.append(
+            f"  {pair['reason']:<16} J~{pair['estimated_jaccard']}  "
+            f"{removed.get('url', removed.get('gid'))}  ~  {kept.get('url', kept.get('gid'))}"
+        )
+    return "\n".join(lines)

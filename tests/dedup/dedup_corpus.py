@@ -1,0 +1,49 @@
+"""Test documents for the dedup tests: real paragraphs joined, edited copies, Parquet shards."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from warc2gpt.documents import DOCUMENT_SCHEMA, write_parquet
+
+
+def make_documents(paragraphs: list[str], count: int, seed: int = 0) -> list[str]:
+    """Documents of 2-4 distinct paragraphs each; no paragraph is used twice."""
+    rng = random.Random(seed)
+    pool = paragraphs[:]
+    rng.shuffle(pool)
+    docs = []
+    for _ in range(count):
+        k = rng.randint(2, 4)
+        docs.append("\n\n".join(pool[:k]))
+        del pool[:k]
+    return docs
+
+
+def edit_words(text: str, fraction: float, rng: random.Random) -> str:
+    """Replace `fraction` of the words with words of the text itself, at random places."""
+    words = text.split()
+    for i in rng.sample(range(len(words)), round(fraction * len(words))):
+        words[i] = rng.choice(words) + "x"
+    return " ".join(words)
+
+
+def write_shard(path: Path, texts: list[str], prefix: str) -> list[str]:
+    ids = [f"{prefix}-{i}" for i in range(len(texts))]
+    rows = [
+        {
+            "id": doc_id,
+            "url": f"https://example.org/{doc_id}",
+            "date": "2024-05-01",
+            "text": text,
+            "language": "en",
+            "language_score": 0.9,
+            "source_file": "x.warc.gz",
+            "source_offset": i,
+            "pii_replacements": 0,
+        }
+        for i, (doc_id, text) in enumerate(zip(ids, texts, strict=True))
+    ]
+    write_parquet(path, rows, DOCUMENT_SCHEMA)
+    return ids
