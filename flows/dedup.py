@@ -6,23 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from warc2gpt.offline import apply_offline_defaults
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
-# Before Prefect and MLflow are imported: they read these settings once, at import.
-apply_offline_defaults()
-
-from prefect import flow, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-
-from flows.common import retry_on_io_error, run_flow_cli  # noqa: E402
-from flows.runners import task_runner_for  # noqa: E402
-from warc2gpt.config import load_params, to_dict  # noqa: E402
-from warc2gpt.dedup.buckets import bucket_edges  # noqa: E402
-from warc2gpt.dedup.filter import filter_shard  # noqa: E402
-from warc2gpt.dedup.plan import DedupPlan  # noqa: E402
-from warc2gpt.dedup.signatures import shard_signatures  # noqa: E402
-from warc2gpt.dedup.stage import format_summary, run_dedup  # noqa: E402
-from warc2gpt.tracking import log_stage_metrics  # noqa: E402
+from flows.common import api_shared_with_workers, retry_on_io_error, run_flow_cli
+from flows.runners import task_runner_for
+from warc2gpt.config import load_params, to_dict
+from warc2gpt.dedup.buckets import bucket_edges
+from warc2gpt.dedup.filter import filter_shard
+from warc2gpt.dedup.plan import DedupPlan
+from warc2gpt.dedup.signatures import shard_signatures
+from warc2gpt.dedup.stage import format_summary, run_dedup
+from warc2gpt.tracking import log_stage_metrics
 
 # DVC caches the stage's outputs and the steps resume from their own files: no Prefect cache.
 TASK_OPTIONS = dict(
@@ -61,7 +56,8 @@ def map_as_tasks(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[A
 def dedup_shards(params_path: str = "params.yaml", overrides: list[str] | None = None) -> dict:
     """data/curated/*.parquet -> data/dedup/*.parquet + metrics/dedup.json."""
     params = load_params(params_path, overrides or [])
-    metrics = run_dedup(params, map_steps=map_as_tasks)
+    with api_shared_with_workers():
+        metrics = run_dedup(params, map_steps=map_as_tasks)
     print(format_summary(metrics))
     log_stage_metrics(
         "dedup", params.tracking, to_dict(params.dedup), metrics, artifacts=[params.dedup.metrics]
