@@ -41,6 +41,7 @@ def _time_limit(seconds: float):
 def extract_trafilatura(html: str, timeout: float = 0.1) -> str:
     """FineWeb's extraction: favour precision, no comments, no images; '' when nothing is found."""
     import trafilatura
+    from trafilatura.deduplication import LRU_SIZE, LRUCache
 
     with _time_limit(timeout):
         text = trafilatura.extract(
@@ -48,7 +49,11 @@ def extract_trafilatura(html: str, timeout: float = 0.1) -> str:
             favor_precision=True,
             include_comments=False,
             include_images=False,
-            deduplicate=True,
+            # Repeated segments are dropped within the page only. trafilatura's shared cache
+            # would also drop text seen on earlier pages of the same process, so a page's text
+            # would depend on the order and the worker it was processed in; the dedup stage
+            # handles repeats across pages.
+            deduplicate=LRUCache(maxsize=LRU_SIZE),
         )
     return text or ""
 
@@ -58,7 +63,11 @@ def extract_resiliparse(html: str) -> str:
     from resiliparse.extract.html2text import extract_plain_text
 
     return extract_plain_text(
-        html, main_content=True, alt_texts=False, links=False, list_bullets=True,
+        html,
+        main_content=True,
+        alt_texts=False,
+        links=False,
+        list_bullets=True,
         skip_elements=("form", "nav", "footer", "aside"),
     ).strip()
 
