@@ -20,12 +20,17 @@ def test_latin1_label_decodes_as_windows_1252_like_browsers():
 
 
 def test_meta_charset_when_http_has_none():
-    body = b'<html><head><meta charset="iso-8859-15"></head><body>' + "€ prix".encode(
-        "iso-8859-15") + b"</body></html>"
+    body = (
+        b'<html><head><meta charset="iso-8859-15"></head><body>'
+        + "€ prix".encode("iso-8859-15")
+        + b"</body></html>"
+    )
     text, codec = decode_page(body, "")
     assert "€ prix" in text and codec == "iso8859-15"
-    assert meta_charset(b'<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">') \
+    assert (
+        meta_charset(b'<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">')
         == "Shift_JIS"
+    )
 
 
 def test_wrong_declaration_falls_back():
@@ -33,8 +38,9 @@ def test_wrong_declaration_falls_back():
     text, codec = decode_page(body, "us-ascii-nonsense")
     assert text == TEXT and codec == "utf-8"
     # declared utf-8 but the bytes are not: a detector decides
-    text, codec = decode_page(("Ceci est un texte français assez long, écrit en été. " * 20)
-                              .encode("cp1252"), "utf-8")
+    text, codec = decode_page(
+        ("Ceci est un texte français assez long, écrit en été. " * 20).encode("cp1252"), "utf-8"
+    )
     assert "français" in text and "été" in text
 
 

@@ -43,8 +43,10 @@ def test_real_list_decisions(fineweb_filter):
     url_filter, _ = fineweb_filter
     assert url_filter(doc("http://0-1avsex.com/index.html")) == "domain"
     assert url_filter(doc("https://cdn.images.0-1sex.com/a.jpg")) == "domain"  # subdomain
-    blocked = "http://0149614511.strimbat.fr/porno-anal-escort-granville-faire-sa-salope-baise-" \
-              "une-vache-video-gratuite-x-escort-girl-auxerre"
+    blocked = (
+        "http://0149614511.strimbat.fr/porno-anal-escort-granville-faire-sa-salope-baise-"
+        "une-vache-video-gratuite-x-escort-girl-auxerre"
+    )
     assert url_filter(doc(blocked)) in {"url", "domain", "banned_word"}
     assert url_filter(doc("https://en.wikipedia.org/wiki/Web_crawler")) is None
     assert url_filter(doc("https://www.gutenberg.org/ebooks/100")) is None
@@ -62,9 +64,13 @@ def test_soft_words_need_the_threshold(tmp_path):
     soft.write_text("cheap\npills\n")
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    settings = UrlFilterSettings(domain_files=[str(empty)], banned_word_files=[str(empty)],
-                                 banned_subword_files=[str(empty)],
-                                 soft_banned_word_files=[str(soft)], soft_word_threshold=2)
+    settings = UrlFilterSettings(
+        domain_files=[str(empty)],
+        banned_word_files=[str(empty)],
+        banned_subword_files=[str(empty)],
+        soft_banned_word_files=[str(soft)],
+        soft_word_threshold=2,
+    )
     url_filter = URLFilter(settings)
     assert url_filter(doc("https://shop.example/cheap-shoes")) is None
     assert url_filter(doc("https://shop.example/cheap-pills")) == "soft_banned_words"
@@ -75,9 +81,14 @@ def test_subwords_match_inside_words(tmp_path):
     sub.write_text("casino bonus\n")
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    url_filter = URLFilter(UrlFilterSettings(
-        domain_files=[str(empty)], banned_word_files=[str(empty)], banned_subword_files=[str(sub)],
-        soft_banned_word_files=[str(empty)]))
+    url_filter = URLFilter(
+        UrlFilterSettings(
+            domain_files=[str(empty)],
+            banned_word_files=[str(empty)],
+            banned_subword_files=[str(sub)],
+            soft_banned_word_files=[str(empty)],
+        )
+    )
     assert url_filter(doc("https://x.example/best-casino-bonus-2024")) == "banned_subword"
     assert url_filter(doc("https://x.example/casino-history")) is None
 

@@ -7,13 +7,19 @@ import re
 
 from charset_normalizer import from_bytes
 
-META_CHARSET = re.compile(
-    rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE
-)
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
 # Labels browsers treat as another encoding (WHATWG Encoding Standard): decode as browsers do.
-BROWSER_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
-                   "us-ascii": "cp1252", "ascii": "cp1252", "x-sjis": "shift_jis",
-                   "gb2312": "gb18030", "gbk": "gb18030", "unicode": "utf-16"}
+BROWSER_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "x-sjis": "shift_jis",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "unicode": "utf-16",
+}
 
 
 def _codec(label: str) -> str | None:

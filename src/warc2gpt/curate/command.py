@@ -12,19 +12,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     from warc2gpt.cli import add_params_options
 
     parser = sub.add_parser(
-        "curate", help="extract, filter and clean web pages from WARC files",
+        "curate",
+        help="extract, filter and clean web pages from WARC files",
         description="WARC/WET files -> main text -> URL, language and quality filters -> PII "
-                    "scrub -> Parquet shards, one per input file (FineWeb's recipe by default).",
+        "scrub -> Parquet shards, one per input file (FineWeb's recipe by default).",
     )
     add_params_options(parser)
-    parser.add_argument("--input", action="append", metavar="GLOB",
-                        help="WARC/WET paths or globs (repeatable; default: curate.input, else "
-                             "the ingest output)")
+    parser.add_argument(
+        "--input",
+        action="append",
+        metavar="GLOB",
+        help="WARC/WET paths or globs (repeatable; default: curate.input, else the ingest output)",
+    )
     parser.add_argument("--output", help="output directory (default: curate.output)")
     parser.add_argument("--workers", type=int, help="worker processes (default: curate.workers)")
     parser.add_argument("--extractor", choices=["trafilatura", "resiliparse"])
-    parser.add_argument("--prefilter-language", action="store_true", default=None,
-                        help="cheap extraction + language ID before trafilatura")
+    parser.add_argument(
+        "--prefilter-language",
+        action="store_true",
+        default=None,
+        help="cheap extraction + language ID before trafilatura",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     parser.set_defaults(func=run)
@@ -37,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.input:
         overrides.append(f"curate.input={json.dumps(args.input)}")
-    for key, value in (("output", args.output), ("workers", args.workers),
-                       ("extractor", args.extractor),
-                       ("prefilter_language", args.prefilter_language)):
+    for key, value in (
+        ("output", args.output),
+        ("workers", args.workers),
+        ("extractor", args.extractor),
+        ("prefilter_language", args.prefilter_language),
+    ):
         if value is not None:
             overrides.append(f"curate.{key}={json.dumps(value)}")
     if args.no_tracking:
@@ -47,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(args.params, overrides)
     metrics = run_curate(params, progress=not args.no_progress)
     print(format_summary(metrics))
-    log_stage_metrics("curate", params.tracking, to_dict(params.curate), metrics,
-                      artifacts=[params.curate.metrics])
+    log_stage_metrics(
+        "curate",
+        params.tracking,
+        to_dict(params.curate),
+        metrics,
+        artifacts=[params.curate.metrics],
+    )
     return 0

@@ -44,8 +44,13 @@ class StepStats:
         return self.docs_in - self.removed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"in": self.docs_in, "removed": self.removed, "kept": self.kept,
-                "seconds": round(self.seconds, 4), "reasons": dict(sorted(self.reasons.items()))}
+        return {
+            "in": self.docs_in,
+            "removed": self.removed,
+            "kept": self.kept,
+            "seconds": round(self.seconds, 4),
+            "reasons": dict(sorted(self.reasons.items())),
+        }
 
     def merge(self, other: dict[str, Any]) -> None:
         self.docs_in += other["in"]
@@ -151,7 +156,9 @@ class CurationChain:
         """Run language ID; False (and outcome filled) when the document is removed."""
         start = time.perf_counter()
         reason = self.language(doc)
-        outcome.timings["language"] = outcome.timings.get("language", 0) + time.perf_counter() - start
+        outcome.timings["language"] = (
+            outcome.timings.get("language", 0) + time.perf_counter() - start
+        )
         if reason:
             outcome.step, outcome.reason = "language", reason
             return False
@@ -160,8 +167,14 @@ class CurationChain:
     def process(self, page: Page, source: str) -> Outcome:
         outcome = Outcome(doc=None)
         timings, visited = outcome.timings, outcome.visited
-        doc = Document(id=document_id(page, source), url=page.url, text="", date=page.date,
-                       source_file=source, source_offset=page.offset)
+        doc = Document(
+            id=document_id(page, source),
+            url=page.url,
+            text="",
+            date=page.date,
+            source_file=source,
+            source_offset=page.offset,
+        )
         outcome.doc = doc
         start = time.perf_counter()
         html, _ = decode_page(page.body, page.http_charset)
@@ -181,8 +194,11 @@ class CurationChain:
         if page.kind == "text":
             doc.text = html.strip()
         else:
-            if self.settings.prefilter_language and self.language and \
-                    self.settings.extractor != "resiliparse":
+            if (
+                self.settings.prefilter_language
+                and self.language
+                and self.settings.extractor != "resiliparse"
+            ):
                 # Cheap extraction first: pages in unwanted languages never meet trafilatura.
                 start = time.perf_counter()
                 doc.text = extract_resiliparse(html)
@@ -193,8 +209,9 @@ class CurationChain:
                     return outcome
             start = time.perf_counter()
             try:
-                doc.text = extract_text(html, self.settings.extractor,
-                                        self.settings.extraction_timeout)
+                doc.text = extract_text(
+                    html, self.settings.extractor, self.settings.extraction_timeout
+                )
             except ExtractionTimeout:
                 doc.text = ""
                 outcome.reason = "timeout"
@@ -248,12 +265,21 @@ def _process_in_worker(item: tuple[Page, str]) -> Outcome:
 def paths_for(output: str | Path, name: str) -> tuple[Path, Path, Path]:
     """(kept shard, removed shard, stats marker) of one input file."""
     out = Path(output)
-    return out / f"{name}.parquet", out / "removed" / f"{name}.parquet", out / "stats" / f"{name}.json"
+    return (
+        out / f"{name}.parquet",
+        out / "removed" / f"{name}.parquet",
+        out / "stats" / f"{name}.json",
+    )
 
 
-def curate_file(path: str | Path, settings: CurateSettings, chain: CurationChain | None = None,
-                pool=None, on_document: Callable[[int], None] | None = None,
-                force: bool = False) -> dict[str, Any]:
+def curate_file(
+    path: str | Path,
+    settings: CurateSettings,
+    chain: CurationChain | None = None,
+    pool=None,
+    on_document: Callable[[int], None] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Curate one WARC/WET file into its shards; returns the file's stats (also on disk).
 
     Pages are processed in `pool` (a multiprocessing pool whose workers hold a chain) when given,
@@ -321,7 +347,9 @@ def curate_file(path: str | Path, settings: CurateSettings, chain: CurationChain
     return stats
 
 
-def summarize(file_stats: list[dict[str, Any]], wall_seconds: float, workers: int) -> dict[str, Any]:
+def summarize(
+    file_stats: list[dict[str, Any]], wall_seconds: float, workers: int
+) -> dict[str, Any]:
     """Merge per-file stats into the stage's metrics (metrics/curate.json)."""
     steps: dict[str, StepStats] = {}
     for stats in file_stats:
@@ -349,10 +377,13 @@ def format_summary(metrics: dict[str, Any]) -> str:
     """The table printed at the end of a run: per-step in / removed / kept / seconds."""
     lines = [f"{'step':<20}{'in':>8}{'removed':>9}{'kept':>8}{'seconds':>9}  top reasons"]
     for name, step in metrics["steps"].items():
-        reasons = ", ".join(f"{r} {n}" for r, n in
-                            sorted(step["reasons"].items(), key=lambda kv: -kv[1])[:3])
-        lines.append(f"{name:<20}{step['in']:>8}{step['removed']:>9}{step['kept']:>8}"
-                     f"{step['seconds']:>9.2f}  {reasons}")
+        reasons = ", ".join(
+            f"{r} {n}" for r, n in sorted(step["reasons"].items(), key=lambda kv: -kv[1])[:3]
+        )
+        lines.append(
+            f"{name:<20}{step['in']:>8}{step['removed']:>9}{step['kept']:>8}"
+            f"{step['seconds']:>9.2f}  {reasons}"
+        )
     lines.append(
         f"{metrics['files']} files ({metrics['files_resumed']} already done), {metrics['pages']} pages, "
         f"{metrics['kept']} kept, {metrics['removed']} removed, {metrics['read_problems']} unreadable "
@@ -394,7 +425,9 @@ def run_curate(params: Params, progress: bool = True) -> dict[str, Any]:
         else:
             chain = CurationChain(settings)
         for path in files:
-            file_stats.append(curate_file(path, settings, chain=chain, pool=pool, on_document=count))
+            file_stats.append(
+                curate_file(path, settings, chain=chain, pool=pool, on_document=count)
+            )
             bar.update(1)
             bar.set_postfix(docs=docs)
     finally:

@@ -98,19 +98,31 @@ class URLFilter:
 
     def __init__(self, settings: UrlFilterSettings):
         own = not (settings.domain_files or settings.url_files)
-        domain_files = _expand(settings.domain_files) if settings.domain_files else (
-            _builtin("domains.txt") if own else [])
+        domain_files = (
+            _expand(settings.domain_files)
+            if settings.domain_files
+            else (_builtin("domains.txt") if own else [])
+        )
         url_files = _expand(settings.url_files)
         self.domains = HashSet.from_files(domain_files)
-        self.urls = HashSet([normalize_url(u.decode("utf-8", "ignore"))
-                             for u in _read_lines(url_files)])
+        self.urls = HashSet(
+            [normalize_url(u.decode("utf-8", "ignore")) for u in _read_lines(url_files)]
+        )
         words = lambda files, default: _read_lines(  # noqa: E731
-            _expand(files) if files else _builtin(default))
-        self.banned_words = {w.decode() for w in words(settings.banned_word_files, "banned_words.txt")}
-        self.soft_words = {w.decode() for w in words(settings.soft_banned_word_files,
-                                                     "soft_banned_words.txt")}
-        subwords = sorted({NON_ALNUM.sub(" ", w.decode()).strip()
-                           for w in words(settings.banned_subword_files, "banned_subwords.txt")})
+            _expand(files) if files else _builtin(default)
+        )
+        self.banned_words = {
+            w.decode() for w in words(settings.banned_word_files, "banned_words.txt")
+        }
+        self.soft_words = {
+            w.decode() for w in words(settings.soft_banned_word_files, "soft_banned_words.txt")
+        }
+        subwords = sorted(
+            {
+                NON_ALNUM.sub(" ", w.decode()).strip()
+                for w in words(settings.banned_subword_files, "banned_subwords.txt")
+            }
+        )
         subwords = [s for s in subwords if s]
         self.subwords = re.compile("|".join(map(re.escape, subwords))) if subwords else None
         self.soft_threshold = settings.soft_word_threshold

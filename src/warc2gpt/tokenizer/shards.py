@@ -73,5 +73,6 @@ def read_shard_header(path: str | Path) -> tuple[int, int]:
 def read_token_shard(path: str | Path) -> np.memmap:
     """Memory-map a shard's tokens after validating its header."""
     version, count = read_shard_header(path)
-    return np.memmap(path, dtype=VERSION_DTYPES[version], mode="r", offset=HEADER_BYTES,
-                     shape=(count,))
+    return np.memmap(
+        path, dtype=VERSION_DTYPES[version], mode="r", offset=HEADER_BYTES, shape=(count,)
+    )

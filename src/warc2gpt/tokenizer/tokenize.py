@@ -1,0 +1,209 @@
+"""The tokenize stage: documents -> token ids, each document after `<|endoftext|>` -> shards.
+
+Every input Parquet shard is encoded on its own (in parallel across shards) into
+`<output>/train_<index>.bin` and `<output>/val_<index>.bin`, where index is the input's place in
+the sorted input list. A document's split comes from a hash of its id alone, so growing the
+corpus never moves a document from train to val or back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from warc2gpt.config import Params
+from warc2gpt.documents import iter_documents
+from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError
+from warc2gpt.tokenizer.shards import VERSION_DTYPES, version_for_vocab, write_token_shard
+from warc2gpt.tokenizer.train import resolve_corpus
+
+SPLITS = ("train", "val")
+
+
+def split_of(doc_id: str, val_fraction: float) -> str:
+    """`val` for a stable `val_fraction` of document ids, `train` for the rest."""
+    digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
+    return "val" if int.from_bytes(digest, "big") < val_fraction * 2**64 else "train"
+
+
+def shard_path(output: str | Path, split: str, index: int) -> Path:
+    return Path(output) / f"{split}_{index:06d}.bin"
+
+
+def tokenize_inputs(params: Params) -> list[Path]:
+    """tokenize.input when set, else the corpus the tokenizer stage trained on."""
+    if params.tokenize.input:
+        files: dict[str, Path] = {}
+        for pattern in params.tokenize.input:
+            for path in resolve_corpus([pattern]):
+                files.setdefault(str(path), path)
+        return sorted(files.values())
+    return resolve_corpus(params.tokenizer.input)
+
+
+def clear_shards(output: str | Path) -> int:
+    """Remove the shards of an earlier run (their count or numbering may differ now)."""
+    removed = 0
+    for split in SPLITS:
+        for path in Path(output).glob(f"{split}_*.bin"):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+@lru_cache(maxsize=2)
+def _load_tokenizer(directory: str) -> Tokenizer:
+    # Once per worker process, however many input shards it encodes.
+    return Tokenizer.load(directory)
+
+
+def tokenize_file(
+    path: str | Path,
+    index: int,
+    tokenizer_dir: str | Path,
+    output: str | Path,
+    val_fraction: float,
+    batch_size: int = 256,
+) -> dict[str, Any]:
+    """Encode one Parquet shard into its train and val token shards; returns their counts.
+
+    A split that receives no document writes no file.
+    """
+    started = time.perf_counter()
+    tokenizer = _load_tokenizer(str(tokenizer_dir))
+    eot = np.array([tokenizer.eot_id], dtype=np.uint32)
+    pieces: dict[str, list[np.ndarray]] = {split: [] for split in SPLITS}
+    stats: dict[str, Any] = {
+        split: {"documents": 0, "tokens": 0, "bytes": 0, "shard": ""} for split in SPLITS
+    }
+    for number, row in enumerate(
+        iter_documents([path], columns=["id", "text"], batch_size=batch_size)
+    ):
+        doc_id, text = row["id"], row["text"]
+        if doc_id is None or text is None:
+            raise TokenizerError(
+                f"{path}: row {number} has no {'id' if doc_id is None else 'text'}; the shard "
+                "does not follow the document schema (rebuild it with the curate stage)"
+            )
+        split = split_of(doc_id, val_fraction)
+        tokens = tokenizer.encode_to_numpy(text)
+        pieces[split] += (eot, tokens)
+        counts = stats[split]
+        counts["documents"] += 1
+        counts["tokens"] += 1 + tokens.size
+        counts["bytes"] += len(text.encode("utf-8"))
+    for split in SPLITS:
+        if pieces[split]:
+            target = shard_path(output, split, index)
+            write_token_shard(target, np.concatenate(pieces[split]), tokenizer.vocab_size)
+            stats[split]["shard"] = str(target)
+    stats["input"] = str(path)
+    stats["seconds"] = time.perf_counter() - started
+    return stats
+
+
+def summarize(
+    file_stats: Iterable[dict[str, Any]], seconds: float, vocab_size: int, workers: int
+) -> dict[str, Any]:
+    """Per-split totals of the per-file counts; fails when a split came out empty."""
+    file_stats = list(file_stats)
+    metrics: dict[str, Any] = {}
+    for split in SPLITS:
+        documents = sum(s[split]["documents"] for s in file_stats)
+        tokens = sum(s[split]["tokens"] for s in file_stats)
+        size = sum(s[split]["bytes"] for s in file_stats)
+        # Each document adds one separator; bytes per token counts the text's own tokens.
+        text_tokens = tokens - documents
+        metrics[split] = {
+            "documents": documents,
+            "tokens": tokens,
+            "bytes": size,
+            "bytes_per_token": round(size / text_tokens, 4) if text_tokens else 0.0,
+            "shards": sum(1 for s in file_stats if s[split]["shard"]),
+        }
+    total_docs = sum(metrics[s]["documents"] for s in SPLITS)
+    for split in SPLITS:
+        if metrics[split]["documents"] == 0:
+            raise TokenizerError(
+                f"no document fell in the {split} split ({total_docs} documents in all): "
+                "set tokenize.val_fraction so that both splits get some, or add documents"
+            )
+    total_bytes = sum(metrics[s]["bytes"] for s in SPLITS)
+    metrics.update(
+        {
+            "inputs": len(file_stats),
+            "vocab_size": vocab_size,
+            "token_dtype": VERSION_DTYPES[version_for_vocab(vocab_size)].name,
+            "workers": workers,
+            "seconds": round(seconds, 3),
+            "mb_per_second": round(total_bytes / 1e6 / seconds, 3) if seconds > 0 else 0.0,
+        }
+    )
+    return metrics
+
+
+def _tokenize_job(job: tuple) -> dict[str, Any]:
+    return tokenize_file(*job)
+
+
+def run_tokenize(
+    params: Params,
+    on_file: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Encode every input shard on `tokenize.workers` threads (or processes for any other
+    runner); returns the stage metrics. The Prefect flow does the same through its runner."""
+    import multiprocessing
+    from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+    settings = params.tokenize
+    inputs = tokenize_inputs(params)
+    tokenizer = Tokenizer.load(params.tokenizer.output)
+    clear_shards(settings.output)
+    jobs = [
+        (str(path), index, params.tokenizer.output, settings.output, settings.val_fraction)
+        for index, path in enumerate(inputs)
+    ]
+    started = time.perf_counter()
+    file_stats = []
+    workers = min(settings.workers, len(jobs))
+    pool: Executor | None = None
+    if workers > 1 and settings.runner == "threads":
+        pool = ThreadPoolExecutor(workers)
+    elif workers > 1:
+        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        results = pool.map(_tokenize_job, jobs) if pool else map(_tokenize_job, jobs)
+        for stats in results:
+            file_stats.append(stats)
+            if on_file:
+                on_file(stats)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    return summarize(
+        file_stats, time.perf_counter() - started, tokenizer.vocab_size, settings.workers
+    )
+
+
+def format_summary(metrics: dict[str, Any]) -> str:
+    """The tokenize metrics as a small table."""
+    lines = [f"{'split':<6} {'documents':>10} {'tokens':>12} {'bytes':>14} {'bytes/token':>11}"]
+    for split in ("train", "val"):
+        m = metrics[split]
+        lines.append(
+            f"{split:<6} {m['documents']:>10} {m['tokens']:>12} {m['bytes']:>14} "
+            f"{m['bytes_per_token']:>11.3f}"
+        )
+    lines.append(
+        f"{metrics['inputs']} input shards, {metrics['token_dtype']} tokens, "
+        f"{metrics['seconds']:.1f} s ({metrics['mb_per_second']:.1f} MB/s)"
+    )
+    return "\n".join(lines)

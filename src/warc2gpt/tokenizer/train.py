@@ -1,0 +1,73 @@
+"""The tokenizer stage: train the byte-level BPE on the corpus's text and save it."""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from warc2gpt.config import TokenizerSettings
+from warc2gpt.documents import iter_texts
+from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError, train_bpe
+
+
+def resolve_corpus(patterns: Iterable[str]) -> list[Path]:
+    """The files of the first glob that matches any (dedup output before curated output)."""
+    patterns = list(patterns)
+    for pattern in patterns:
+        files = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
+        if files:
+            return files
+    raise TokenizerError(
+        f"no Parquet shards match {', '.join(patterns) or '(no globs)'}: run the curate (and "
+        "dedup) stage first, or point tokenizer.input at Parquet document shards"
+    )
+
+
+class _Counted:
+    """Texts passing through, counted (the trainer consumes the stream exactly once)."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self.texts, self.documents, self.chars = texts, 0, 0
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self.texts:
+            self.documents += 1
+            self.chars += len(text)
+            yield text
+
+
+def train_tokenizer(
+    settings: TokenizerSettings,
+    inputs: list[Path] | None = None,
+) -> tuple[Tokenizer, dict[str, Any]]:
+    """Train on the corpus streamed from Parquet, save to `settings.output`; returns metrics."""
+    inputs = inputs if inputs is not None else resolve_corpus(settings.input)
+    started = time.perf_counter()
+    texts = _Counted(iter_texts(inputs))
+    tokenizer = train_bpe(
+        texts,
+        vocab_size=settings.vocab_size,
+        min_frequency=settings.min_frequency,
+        special_tokens=settings.special_tokens,
+        split_pattern=settings.split_pattern,
+        max_chars=settings.max_chars,
+    )
+    seconds = time.perf_counter() - started
+    if texts.documents == 0:
+        raise TokenizerError(f"the corpus {', '.join(map(str, inputs))} holds no documents")
+    tokenizer.save(settings.output)
+    metrics = {
+        "inputs": len(inputs),
+        "documents": texts.documents,
+        # With max_chars the last document read was cut short.
+        "characters": min(texts.chars, settings.max_chars) if settings.max_chars else texts.chars,
+        "vocab_size": tokenizer.vocab_size,
+        "requested_vocab_size": settings.vocab_size,
+        "merges": tokenizer.merges,
+        "eot_id": tokenizer.eot_id,
+        "seconds": round(seconds, 3),
+    }
+    return tokenizer, metrics

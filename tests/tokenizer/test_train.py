@@ -1,0 +1,47 @@
+"""The tokenizer stage: which corpus it reads, what it saves, what it reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warc2gpt.config import TokenizerSettings
+from warc2gpt.documents import DOCUMENT_SCHEMA, write_parquet
+from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError
+from warc2gpt.tokenizer.train import resolve_corpus, train_tokenizer
+
+
+def test_first_matching_glob_wins(tmp_path: Path) -> None:
+    for name in ("curated/b.parquet", "curated/a.parquet", "dedup/x.parquet"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    globs = [str(tmp_path / "dedup/*.parquet"), str(tmp_path / "curated/*.parquet")]
+    assert resolve_corpus(globs) == [tmp_path / "dedup/x.parquet"]
+    assert resolve_corpus(globs[1:]) == [
+        tmp_path / "curated/a.parquet",
+        tmp_path / "curated/b.parquet",
+    ]
+    with pytest.raises(TokenizerError, match=r"no Parquet shards match .*nothing/\*\.parquet: run"):
+        resolve_corpus([str(tmp_path / "nothing/*.parquet")])
+
+
+def test_train_saves_and_reports(held_out_parquet: Path, tmp_path: Path) -> None:
+    settings = TokenizerSettings(
+        input=[str(held_out_parquet)],
+        output=str(tmp_path / "tok"),
+        vocab_size=300,
+        max_chars=50_000,
+    )
+    tokenizer, metrics = train_tokenizer(settings)
+    assert metrics["characters"] == 50_000 and 0 < metrics["documents"] < 80
+    assert metrics["vocab_size"] == tokenizer.vocab_size == 300 and metrics["merges"] == 43
+    assert Tokenizer.load(tmp_path / "tok").encode("the end") == tokenizer.encode("the end")
+
+
+def test_empty_corpus_is_an_error(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "empty.parquet", [], DOCUMENT_SCHEMA)
+    settings = TokenizerSettings(input=[str(tmp_path / "*.parquet")], output=str(tmp_path / "t"))
+    with pytest.raises(TokenizerError, match=r"empty.parquet holds no documents"):
+        train_tokenizer(settings)
+    assert not (tmp_path / "t").exists()
