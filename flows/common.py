@@ -49,8 +49,7 @@ def run_flow_cli(flow_fn: Callable, description: str, argv: list[str] | None = N
     """`python -m flows.<stage> [--params FILE] [--set key=value ...]`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     flow_fn(params_path=args.params, overrides=args.overrides)
     return 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flows.common import api_shared_with_workers, retry_on_io_error, run_flow_cli
-from flows.runners import task_runner_for
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
+
+from flows.common import api_shared_with_workers, retry_on_io_error, run_flow_cli
+from flows.runners import task_runner_for
 from warc2gpt.config import CurateSettings, load_params, to_dict
 from warc2gpt.curate.stage import (
     CurationChain,
@@ -18,7 +19,6 @@ from warc2gpt.curate.stage import (
     summarize,
 )
 from warc2gpt.tracking import log_stage_metrics, write_metrics
-
 
 _CHAINS: dict[str, CurationChain] = {}
 
@@ -32,13 +32,23 @@ def _chain(settings: CurateSettings) -> CurationChain:
     return _CHAINS[key]
 
 
-@task(name="curate-file", retries=2, retry_delay_seconds=[2, 10],
-      retry_condition_fn=retry_on_io_error, task_run_name="curate {path}")
+@task(
+    name="curate-file",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_on_io_error,
+    task_run_name="curate {path}",
+)
 def curate_file_task(path: str, settings: CurateSettings) -> dict:
     stats = curate_file(path, settings, chain=_chain(settings))
-    get_run_logger().info("%s: %d pages, %d kept, %d removed, %d unreadable records",
-                          path, stats["pages"], stats["kept"], stats["removed"],
-                          len(stats["read_problems"]))
+    get_run_logger().info(
+        "%s: %d pages, %d kept, %d removed, %d unreadable records",
+        path,
+        stats["pages"],
+        stats["kept"],
+        stats["removed"],
+        len(stats["read_problems"]),
+    )
     return stats
 
 
@@ -57,10 +67,14 @@ def curate_files(params_path: str = "params.yaml", overrides: list[str] | None =
     write_metrics(settings.metrics, metrics)
     summary = format_summary(metrics)
     print(summary)
-    create_markdown_artifact(key="curate-summary", markdown=f"```\n{summary}\n```",
-                             description="per-filter counts of the curate stage")
-    log_stage_metrics("curate", params.tracking, to_dict(settings), metrics,
-                      artifacts=[settings.metrics])
+    create_markdown_artifact(
+        key="curate-summary",
+        markdown=f"```\n{summary}\n```",
+        description="per-filter counts of the curate stage",
+    )
+    log_stage_metrics(
+        "curate", params.tracking, to_dict(settings), metrics, artifacts=[settings.metrics]
+    )
     return metrics
 
 

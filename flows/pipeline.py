@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from warc2gpt.offline import apply_offline_defaults
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+
 from warc2gpt.config import flatten, load_params
+from warc2gpt.offline import apply_offline_defaults
 from warc2gpt.tracking import numeric_metrics, tracking_uri
 
 apply_offline_defaults()
@@ -45,8 +46,9 @@ def _prefect_api_url() -> str:
 
 def _git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -71,8 +73,9 @@ def run_dvc(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     logger.info("running %s", " ".join(cmd))
     started = time.perf_counter()
     lines: list[str] = []
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=env, bufsize=1)
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
+    )
     assert process.stdout is not None
     for line in process.stdout:
         sys.stdout.write(line)
@@ -84,8 +87,11 @@ def run_dvc(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
         stage = ran[-1] if ran else "dvc"
         tail = "\n".join(lines[-25:])
         raise StageFailed(f"stage {stage} failed (exit {code}); its last output:\n{tail}")
-    return {"ran": ran, "skipped": SKIPPED.findall(output),
-            "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "ran": ran,
+        "skipped": SKIPPED.findall(output),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def collect_metrics(params_path: str) -> dict[str, Any]:
@@ -99,8 +105,12 @@ def collect_metrics(params_path: str) -> dict[str, Any]:
 
 
 @flow(name="warc2gpt-pipeline", log_prints=True)
-def pipeline(overrides: list[str] | None = None, force: bool = False,
-             targets: list[str] | None = None, params_path: str = "params.yaml") -> dict:
+def pipeline(
+    overrides: list[str] | None = None,
+    force: bool = False,
+    targets: list[str] | None = None,
+    params_path: str = "params.yaml",
+) -> dict:
     """Run the stages that are stale (all with force), record the run, report where to look."""
     overrides = list(overrides or [])
     params = load_params(params_path, overrides)  # a bad key fails here, before any work
@@ -124,7 +134,7 @@ def pipeline(overrides: list[str] | None = None, force: bool = False,
             mlflow.set_tag("overrides", " ".join(overrides))
             flat = {k: str(v)[:500] for k, v in flatten(_as_dict(params)).items()}
             for i in range(0, len(flat), 100):
-                mlflow.log_params(dict(list(flat.items())[i:i + 100]))
+                mlflow.log_params(dict(list(flat.items())[i : i + 100]))
         result = run_dvc(dvc_command(overrides, force, list(targets or [])), env)
         metrics = collect_metrics(params_path)
         if run_ctx is not None:
@@ -139,8 +149,9 @@ def pipeline(overrides: list[str] | None = None, force: bool = False,
     result["wall_seconds"] = round(time.perf_counter() - started, 2)
     report = where_to_look(params, result, metrics)
     print(report)
-    create_markdown_artifact(key="pipeline-summary", markdown=report,
-                             description="what ran and where to look")
+    create_markdown_artifact(
+        key="pipeline-summary", markdown=report, description="what ran and where to look"
+    )
     return result
 
 
@@ -153,38 +164,58 @@ def _as_dict(params) -> dict:
 def where_to_look(params, result: dict, metrics: dict) -> str:
     """The closing summary: what ran, the headline figures and the commands to look further."""
     ran = ", ".join(result["ran"]) or "nothing (all stages up to date)"
-    lines = [f"## warc2gpt pipeline\n", f"- stages run: {ran}",
-             f"- up to date: {', '.join(result['skipped']) or 'none'}",
-             f"- wall time: {result['wall_seconds']} s"]
+    lines = [
+        "## warc2gpt pipeline\n",
+        f"- stages run: {ran}",
+        f"- up to date: {', '.join(result['skipped']) or 'none'}",
+        f"- wall time: {result['wall_seconds']} s",
+    ]
     if "curate" in metrics:
         c = metrics["curate"]
         lines.append(f"- curate: {c['pages']} pages -> {c['kept']} documents")
     if "dedup" in metrics:
-        lines.append(f"- dedup: {json.dumps({k: v for k, v in metrics['dedup'].items() if isinstance(v, int)})}")
+        lines.append(
+            f"- dedup: {json.dumps({k: v for k, v in metrics['dedup'].items() if isinstance(v, int)})}"
+        )
     if "train" in metrics:
         t = metrics["train"]
-        lines.append(f"- train: {', '.join(f'{k} {v}' for k, v in t.items() if isinstance(v, (int, float)))}")
+        lines.append(
+            f"- train: {', '.join(f'{k} {v}' for k, v in t.items() if isinstance(v, (int, float)))}"
+        )
     if "evaluate" in metrics:
         e = metrics["evaluate"]
-        lines.append(f"- evaluate: {', '.join(f'{k} {v}' for k, v in e.items() if isinstance(v, (int, float)))}")
+        lines.append(
+            f"- evaluate: {', '.join(f'{k} {v}' for k, v in e.items() if isinstance(v, (int, float)))}"
+        )
     if "register" in metrics:
         lines.append(f"- registry: {json.dumps(metrics['register'])}")
     uri = tracking_uri(params.tracking)
-    lines += ["", "Where to look:",
-              "- Prefect UI:  prefect server start  (then http://127.0.0.1:4200)",
-              f"- MLflow UI:   mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)",
-              "- models:      warc2gpt models list",
-              "- sample text: warc2gpt generate --prompt 'The history of' --max-tokens 60",
-              "- plots:       dvc plots show  (opens dvc_plots/index.html)"]
+    lines += [
+        "",
+        "Where to look:",
+        "- Prefect UI:  prefect server start  (then http://127.0.0.1:4200)",
+        f"- MLflow UI:   mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)",
+        "- models:      warc2gpt models list",
+        "- sample text: warc2gpt generate --prompt 'The history of' --max-tokens 60",
+        "- plots:       dvc plots show  (opens dvc_plots/index.html)",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Run the warc2gpt pipeline (dvc repro under Prefect).")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="param override (runs `dvc exp run -S`)")
+    parser = argparse.ArgumentParser(
+        description="Run the warc2gpt pipeline (dvc repro under Prefect)."
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="param override (runs `dvc exp run -S`)",
+    )
     parser.add_argument("--force", action="store_true", help="rerun every stage")
     parser.add_argument("targets", nargs="*", help="DVC stages to reproduce (default: all)")
     args = parser.parse_args(argv)

@@ -17,17 +17,31 @@ def test_project_params_load():
     assert params.curate.gopher_quality.min_doc_words == 50
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"curate": {"gopher_quality": {"min_doc_wrds": 3}}},
-     "unknown key curate.gopher_quality.min_doc_wrds"),
-    ({"curat": {}}, "unknown key curat"),
-    ({"curate": {"workers": "two"}}, "curate.workers: expected an integer, got 'two'"),
-    ({"curate": {"workers": 0}}, "curate.workers: expected a value >= 1, got 0"),
-    ({"curate": {"language": {"min_score": 1.5}}}, "curate.language.min_score: expected a value <= 1"),
-    ({"curate": {"extractor": "boilerpipe"}}, "curate.extractor: expected one of 'trafilatura'"),
-    ({"curate": {"language": {"languages": [1]}}}, "curate.language.languages[0]: expected a string"),
-    ({"curate": {"url_filter": True}}, "curate.url_filter: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            {"curate": {"gopher_quality": {"min_doc_wrds": 3}}},
+            "unknown key curate.gopher_quality.min_doc_wrds",
+        ),
+        ({"curat": {}}, "unknown key curat"),
+        ({"curate": {"workers": "two"}}, "curate.workers: expected an integer, got 'two'"),
+        ({"curate": {"workers": 0}}, "curate.workers: expected a value >= 1, got 0"),
+        (
+            {"curate": {"language": {"min_score": 1.5}}},
+            "curate.language.min_score: expected a value <= 1",
+        ),
+        (
+            {"curate": {"extractor": "boilerpipe"}},
+            "curate.extractor: expected one of 'trafilatura'",
+        ),
+        (
+            {"curate": {"language": {"languages": [1]}}},
+            "curate.language.languages[0]: expected a string",
+        ),
+        ({"curate": {"url_filter": True}}, "curate.url_filter: expected a mapping"),
+    ],
+)
 def test_bad_values_name_the_key(data, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_params(data)

@@ -28,9 +28,17 @@ COMMAND_MODULES = [
 
 def add_params_options(parser: argparse.ArgumentParser) -> None:
     """The options every stage command shares."""
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a param by dotted key, e.g. --set curate.workers=2")
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a param by dotted key, e.g. --set curate.workers=2",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

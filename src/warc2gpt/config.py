@@ -24,8 +24,15 @@ class ConfigError(ValueError):
     """A params file or override that does not match the settings schema."""
 
 
-def bounded(default: Any, *, ge: float | None = None, le: float | None = None,
-            gt: float | None = None, lt: float | None = None, doc: str = "") -> Any:
+def bounded(
+    default: Any,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+    doc: str = "",
+) -> Any:
     """A dataclass field with an allowed numeric range, checked on load."""
     meta = {"ge": ge, "le": le, "gt": gt, "lt": lt, "doc": doc}
     if isinstance(default, (list, dict)):
@@ -165,7 +172,11 @@ class PIISettings:
     # the IPv6 ones come from the documentation range 2001:db8::/32.
     email_replacements: list[str] = listing("email@example.com", "firstname.lastname@example.org")
     ipv4_replacements: list[str] = listing(
-        "22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206", "220.127.116.11",
+        "22.214.171.124",
+        "126.96.36.199",
+        "188.8.131.52",
+        "184.108.40.206",
+        "220.127.116.11",
         "18.104.22.168",
     )
     ipv6_replacements: list[str] = listing("2001:db8::1", "2001:db8::2")
@@ -487,8 +498,12 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
 def _check_range(value: Any, meta: typing.Mapping[str, Any], path: str) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
-    checks = [("ge", lambda v, b: v >= b, ">="), ("le", lambda v, b: v <= b, "<="),
-              ("gt", lambda v, b: v > b, ">"), ("lt", lambda v, b: v < b, "<")]
+    checks = [
+        ("ge", lambda v, b: v >= b, ">="),
+        ("le", lambda v, b: v <= b, "<="),
+        ("gt", lambda v, b: v > b, ">"),
+        ("lt", lambda v, b: v < b, "<"),
+    ]
     for key, ok, sign in checks:
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):

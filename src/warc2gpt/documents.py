@@ -71,8 +71,9 @@ def write_parquet(path: str | Path, rows: Iterable[dict[str, Any]], schema: pa.S
     return len(rows)
 
 
-def iter_documents(paths: Iterable[str | Path], columns: list[str] | None = None,
-                   batch_size: int = 1024) -> Iterator[dict[str, Any]]:
+def iter_documents(
+    paths: Iterable[str | Path], columns: list[str] | None = None, batch_size: int = 1024
+) -> Iterator[dict[str, Any]]:
     """Stream rows from Parquet shards without loading whole files."""
     for path in paths:
         parquet = pq.ParquetFile(path)

@@ -7,12 +7,19 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "pipeline", help="run every stale stage end to end (dvc repro under a Prefect flow)",
+        "pipeline",
+        help="run every stale stage end to end (dvc repro under a Prefect flow)",
         description="Reproduce the pipeline: DVC reruns exactly the stages whose code, data or "
-                    "params changed; --set runs `dvc exp run -S` with the overrides.",
+        "params changed; --set runs `dvc exp run -S` with the overrides.",
     )
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="param override, e.g. --set train.max_steps=50")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="param override, e.g. --set train.max_steps=50",
+    )
     parser.add_argument("--force", action="store_true", help="rerun every stage")
     parser.add_argument("targets", nargs="*", help="DVC stages to reproduce (default: all)")
     parser.set_defaults(func=run)

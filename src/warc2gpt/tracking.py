@@ -73,8 +73,13 @@ def stage_run(stage: str, settings: TrackingSettings, params: Mapping[str, Any] 
         yield mlflow
 
 
-def log_stage_metrics(stage: str, settings: TrackingSettings, params: Mapping[str, Any],
-                      metrics: Mapping[str, Any], artifacts: list[str | Path] = ()) -> None:
+def log_stage_metrics(
+    stage: str,
+    settings: TrackingSettings,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    artifacts: list[str | Path] = (),
+) -> None:
     """One-shot: a stage run with its params, numeric metrics and artifact files."""
     try:
         with stage_run(stage, settings, params) as mlflow:

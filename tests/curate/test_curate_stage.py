@@ -23,10 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def params_for(tmp: Path, inputs: list[str], **curate):
-    overrides = [f"curate.input={json.dumps(inputs)}",
-                 f"curate.output={json.dumps(str(tmp / 'curated'))}",
-                 f"curate.metrics={json.dumps(str(tmp / 'metrics/curate.json'))}",
-                 "curate.workers=1", "tracking.enabled=false"]
+    overrides = [
+        f"curate.input={json.dumps(inputs)}",
+        f"curate.output={json.dumps(str(tmp / 'curated'))}",
+        f"curate.metrics={json.dumps(str(tmp / 'metrics/curate.json'))}",
+        "curate.workers=1",
+        "tracking.enabled=false",
+    ]
     overrides += [f"curate.{k}={json.dumps(v)}" for k, v in curate.items()]
     return load_params(ROOT / "params.yaml", overrides)
 
@@ -56,10 +59,16 @@ def test_every_planted_case_meets_its_fate(sample_run):
     for shard in sorted(out.glob("*.parquet")):
         fates.update({r["url"]: "kept" for r in read_rows(shard, ["url"])})
     for shard in sorted((out / "removed").glob("*.parquet")):
-        fates.update({r["url"]: r["filter_reason"].split(":")[0]
-                      for r in read_rows(shard, ["url", "filter_reason"])})
+        fates.update(
+            {
+                r["url"]: r["filter_reason"].split(":")[0]
+                for r in read_rows(shard, ["url", "filter_reason"])
+            }
+        )
     expected = {p.url: p.expected for p in sample_manifest() if p.expected != "skipped"}
-    wrong = {url: (fates.get(url), fate) for url, fate in expected.items() if fates.get(url) != fate}
+    wrong = {
+        url: (fates.get(url), fate) for url, fate in expected.items() if fates.get(url) != fate
+    }
     assert not wrong, f"pages with another fate than planted (got, expected): {wrong}"
     # each filter visibly acts on the sample
     for step in chain_steps(params.curate):
@@ -75,11 +84,12 @@ def test_metrics_and_per_step_accounting(sample_run):
     assert on_disk == metrics
     assert json.loads((Path(params.curate.output) / "stats.json").read_text()) == metrics
     steps = list(metrics["steps"].values())
-    for before, after in zip(steps, steps[1:]):
+    for before, after in zip(steps, steps[1:], strict=False):
         assert after["in"] == before["kept"]
     assert metrics["kept"] + metrics["removed"] == metrics["pages"]
-    kept_rows = sum(pq.read_metadata(p).num_rows
-                    for p in Path(params.curate.output).glob("*.parquet"))
+    kept_rows = sum(
+        pq.read_metadata(p).num_rows for p in Path(params.curate.output).glob("*.parquet")
+    )
     assert kept_rows == metrics["kept"]
 
 
@@ -109,14 +119,29 @@ def test_resume_skips_finished_files_and_redoes_the_rest(sample_dir, tmp_path):
 
 
 def test_killed_run_resumes_without_loss_or_duplicates(sample_dir, tmp_path):
-    reference = run_curate(params_for(tmp_path / "ref", [str(sample_dir / "*.warc.gz")]),
-                           progress=False)
+    reference = run_curate(
+        params_for(tmp_path / "ref", [str(sample_dir / "*.warc.gz")]), progress=False
+    )
     out = tmp_path / "killed"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "warc2gpt.cli", "curate", "--params", str(ROOT / "params.yaml"),
-           "--input", str(sample_dir / "*.warc.gz"), "--output", str(out / "curated"),
-           "--set", f"curate.metrics={out / 'metrics.json'}", "--workers", "1",
-           "--no-progress", "--no-tracking"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "warc2gpt.cli",
+        "curate",
+        "--params",
+        str(ROOT / "params.yaml"),
+        "--input",
+        str(sample_dir / "*.warc.gz"),
+        "--output",
+        str(out / "curated"),
+        "--set",
+        f"curate.metrics={out / 'metrics.json'}",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--no-tracking",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "curated" / "stats").glob("*.json")):
@@ -128,18 +153,30 @@ def test_killed_run_resumes_without_loss_or_duplicates(sample_dir, tmp_path):
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["files_resumed"] == done_before
-    ids = [r["id"] for p in sorted((out / "curated").glob("*.parquet")) for r in read_rows(p, ["id"])]
-    ref_ids = [r["id"] for p in sorted((tmp_path / "ref/curated").glob("*.parquet"))
-               for r in read_rows(p, ["id"])]
+    ids = [
+        r["id"] for p in sorted((out / "curated").glob("*.parquet")) for r in read_rows(p, ["id"])
+    ]
+    ref_ids = [
+        r["id"]
+        for p in sorted((tmp_path / "ref/curated").glob("*.parquet"))
+        for r in read_rows(p, ["id"])
+    ]
     assert ids == ref_ids and len(set(ids)) == len(ids) == reference["kept"]
     assert not list((out / "curated").rglob(".*tmp*")), "no temporary files left behind"
 
 
 def test_real_warc_files_including_truncated_run_through(shared_data, tmp_path):
-    inputs = [str(p) for p in sorted((shared_data / "warc").rglob("*.warc.gz"))
-              if p.name != "trafilatura-pages.warc.gz"]
-    params = params_for(tmp_path, inputs, extractor="resiliparse",
-                        language={"enabled": True, "languages": [], "min_score": 0.0})
+    inputs = [
+        str(p)
+        for p in sorted((shared_data / "warc").rglob("*.warc.gz"))
+        if p.name != "trafilatura-pages.warc.gz"
+    ]
+    params = params_for(
+        tmp_path,
+        inputs,
+        extractor="resiliparse",
+        language={"enabled": True, "languages": [], "min_score": 0.0},
+    )
     metrics = run_curate(params, progress=False)
     assert metrics["files"] == len(inputs)
     assert metrics["read_problems"] == 1
@@ -162,11 +199,25 @@ def test_no_input_says_what_to_do(tmp_path):
 
 
 def test_cli_writes_outputs_and_stats(sample_dir, tmp_path, capsys):
-    code = cli_main(["curate", "--params", str(ROOT / "params.yaml"),
-                     "--input", str(sample_dir / "sample-crawl-00000.warc.gz"),
-                     "--output", str(tmp_path / "out"), "--extractor", "resiliparse",
-                     "--workers", "2", "--no-progress", "--no-tracking",
-                     "--set", f"curate.metrics={tmp_path / 'm.json'}"])
+    code = cli_main(
+        [
+            "curate",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--input",
+            str(sample_dir / "sample-crawl-00000.warc.gz"),
+            "--output",
+            str(tmp_path / "out"),
+            "--extractor",
+            "resiliparse",
+            "--workers",
+            "2",
+            "--no-progress",
+            "--no-tracking",
+            "--set",
+            f"curate.metrics={tmp_path / 'm.json'}",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "gopher_repetition" in printed and "docs/s with 2 worker(s)" in printed
@@ -175,8 +226,15 @@ def test_cli_writes_outputs_and_stats(sample_dir, tmp_path, capsys):
 
 
 def test_cli_reports_a_bad_param_key(tmp_path, capsys):
-    code = cli_main(["curate", "--params", str(ROOT / "params.yaml"),
-                     "--set", "curate.gopher_quality.min_words=3"])
+    code = cli_main(
+        [
+            "curate",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--set",
+            "curate.gopher_quality.min_words=3",
+        ]
+    )
     assert code == 2
     assert "unknown key curate.gopher_quality.min_words" in capsys.readouterr().err
 

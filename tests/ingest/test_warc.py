@@ -17,8 +17,9 @@ def _warc(pages: list[tuple[str, bytes, str]]) -> bytes:
     writer = WARCWriter(out, gzip=True)
     for url, body, ctype in pages:
         http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
-        writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body),
-                                                      http_headers=http))
+        writer.write_record(
+            writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
+        )
     return out.getvalue()
 
 
@@ -50,8 +51,10 @@ def test_truncated_file_is_reported_with_offset(shared_data):
 
 
 def test_corrupt_member_skipped_and_rest_of_file_read(tmp_path):
-    good = [(f"https://example.org/{i}", b"<html><body>page %d</body></html>" % i, "text/html")
-            for i in range(5)]
+    good = [
+        (f"https://example.org/{i}", b"<html><body>page %d</body></html>" % i, "text/html")
+        for i in range(5)
+    ]
     members = [_warc([page]) for page in good]
     broken = bytearray(members[2])
     broken[40:60] = b"\x00" * 20  # inside the deflate stream of the third record
@@ -60,8 +63,12 @@ def test_corrupt_member_skipped_and_rest_of_file_read(tmp_path):
     path.write_bytes(data)
     problems = []
     urls = [p.url for p in iter_pages(path, problems)]
-    assert urls == ["https://example.org/0", "https://example.org/1",
-                    "https://example.org/3", "https://example.org/4"]
+    assert urls == [
+        "https://example.org/0",
+        "https://example.org/1",
+        "https://example.org/3",
+        "https://example.org/4",
+    ]
     assert len(problems) == 1
     assert problems[0].offset == len(members[0]) + len(members[1])
     assert str(path) in str(problems[0])
@@ -83,11 +90,15 @@ def test_not_a_warc_file_names_it(tmp_path, shared_data):
 
 def test_html_is_sniffed_when_type_is_missing_and_images_are_skipped(tmp_path):
     path = tmp_path / "mixed.warc.gz"
-    path.write_bytes(_warc([
-        ("https://a.example/", b"<!DOCTYPE html><html><body>x</body></html>", "text/plain"),
-        ("https://b.example/logo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png"),
-        ("https://c.example/", b"<html><p>y</p></html>", "text/html; charset=iso-8859-1"),
-    ]))
+    path.write_bytes(
+        _warc(
+            [
+                ("https://a.example/", b"<!DOCTYPE html><html><body>x</body></html>", "text/plain"),
+                ("https://b.example/logo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png"),
+                ("https://c.example/", b"<html><p>y</p></html>", "text/html; charset=iso-8859-1"),
+            ]
+        )
+    )
     pages = list(iter_pages(path, []))
     assert [p.url for p in pages] == ["https://a.example/", "https://c.example/"]
     assert pages[1].http_charset == "iso-8859-1"
@@ -95,8 +106,9 @@ def test_html_is_sniffed_when_type_is_missing_and_images_are_skipped(tmp_path):
 
 def test_oversized_record_is_skipped_and_reported(tmp_path):
     path = tmp_path / "big.warc.gz"
-    path.write_bytes(_warc([("https://big.example/", b"<html>" + b"a" * 5000 + b"</html>",
-                             "text/html")]))
+    path.write_bytes(
+        _warc([("https://big.example/", b"<html>" + b"a" * 5000 + b"</html>", "text/html")])
+    )
     problems = []
     assert list(iter_pages(path, problems, max_record_bytes=1024)) == []
     assert "over max_record_bytes" in problems[0].message

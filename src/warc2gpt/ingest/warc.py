@@ -21,8 +21,9 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Declared types that are often wrong on the web: sniff the body for these.
 SNIFF_TYPES = ("", "text/plain", "application/octet-stream", "unknown/unknown")
-HTML_SNIFF = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
-                        re.IGNORECASE | re.DOTALL)
+HTML_SNIFF = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL
+)
 
 
 class NotWarcError(ValueError):
@@ -81,7 +82,7 @@ def _next_member(fh, start: int, marker: bytes) -> int | None:
         found = data.find(marker)
         if found >= 0:
             return pos - len(carry) + found
-        carry = data[-(len(marker) - 1):]
+        carry = data[-(len(marker) - 1) :]
         pos += len(chunk)
     return None
 
@@ -102,8 +103,9 @@ def _check_format(path: Path) -> bytes:
     return GZIP_MAGIC if compressed else b"WARC/1."
 
 
-def iter_pages(path: str | Path, problems: list[ReadProblem],
-               max_record_bytes: int = 10_000_000) -> Iterator[Page]:
+def iter_pages(
+    path: str | Path, problems: list[ReadProblem], max_record_bytes: int = 10_000_000
+) -> Iterator[Page]:
     """Yield the pages of one WARC/WET file; unreadable parts are appended to `problems`."""
     path = Path(path)
     marker = _check_format(path)
@@ -116,8 +118,13 @@ def iter_pages(path: str | Path, problems: list[ReadProblem],
             try:
                 for record in iterator:
                     # the offset is only known once the record was read (warcio reads to its end)
-                    page = _page_from_record(record, path, problems, max_record_bytes,
-                                             lambda: start + iterator.get_record_offset())
+                    page = _page_from_record(
+                        record,
+                        path,
+                        problems,
+                        max_record_bytes,
+                        lambda s=start, it=iterator: s + it.get_record_offset(),
+                    )
                     last_good = start + iterator.get_record_offset()
                     if page is not None:
                         yield page
@@ -132,8 +139,13 @@ def iter_pages(path: str | Path, problems: list[ReadProblem],
                 start = _next_member(fh, bad + 1, marker)
 
 
-def _page_from_record(record, path: Path, problems: list[ReadProblem], max_record_bytes: int,
-                      offset_of: Callable[[], int]) -> Page | None:
+def _page_from_record(
+    record,
+    path: Path,
+    problems: list[ReadProblem],
+    max_record_bytes: int,
+    offset_of: Callable[[], int],
+) -> Page | None:
     kind = record.rec_type
     if kind not in ("response", "conversion"):
         return None
@@ -141,8 +153,11 @@ def _page_from_record(record, path: Path, problems: list[ReadProblem], max_recor
     url = headers.get_header("WARC-Target-URI") or ""
     declared = int(headers.get_header("Content-Length") or 0)
     if declared > max_record_bytes:
-        problems.append(ReadProblem(str(path), offset_of(),
-                                    f"record of {declared} bytes over max_record_bytes, skipped"))
+        problems.append(
+            ReadProblem(
+                str(path), offset_of(), f"record of {declared} bytes over max_record_bytes, skipped"
+            )
+        )
         return None
     try:
         # content_stream undoes chunked transfer and gzip/brotli content encodings
@@ -152,13 +167,20 @@ def _page_from_record(record, path: Path, problems: list[ReadProblem], max_recor
         return None
     missing = getattr(record.raw_stream, "limit", 0)
     if missing > 0:
-        problems.append(ReadProblem(
-            str(path), offset_of(),
-            f"truncated record for {url}: {missing} of {declared} bytes missing",
-        ))
+        problems.append(
+            ReadProblem(
+                str(path),
+                offset_of(),
+                f"truncated record for {url}: {missing} of {declared} bytes missing",
+            )
+        )
         return None
-    common = dict(url=url, date=headers.get_header("WARC-Date") or "",
-                  record_id=headers.get_header("WARC-Record-ID") or "", offset=offset_of())
+    common = dict(
+        url=url,
+        date=headers.get_header("WARC-Date") or "",
+        record_id=headers.get_header("WARC-Record-ID") or "",
+        offset=offset_of(),
+    )
     if kind == "conversion":
         return Page(kind="text", body=body, http_charset="utf-8", **common)
     if record.http_headers is None:
