@@ -1,0 +1,1 @@
+"""Evaluation: val loss and bits-per-byte, benchmark tasks, sampling and the report."""

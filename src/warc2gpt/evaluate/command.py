@@ -1,0 +1,131 @@
+"""`warc2gpt evaluate` (the stage) and `warc2gpt generate` (sampling from a model)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from warc2gpt.config import load_params, to_dict
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from warc2gpt.cli import add_params_options
+
+    parser = sub.add_parser(
+        "evaluate",
+        help="val loss, bits-per-byte, HellaSwag/LAMBADA, samples and a report",
+        description="Evaluate the trained model: val loss and bits-per-byte on the val shards, "
+        "HellaSwag and LAMBADA when their files are set, fixed-prompt samples; "
+        "writes metrics/eval.json and reports/.",
+    )
+    add_params_options(parser)
+    parser.add_argument("--model-dir", help="exported model (default: evaluate.model_dir)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    parser.set_defaults(func=run_evaluate)
+
+    gen = sub.add_parser(
+        "generate",
+        help="continue a prompt with a trained or registered model",
+        description="Sample a continuation of --prompt. Defaults come from "
+        "evaluate.generation in params.",
+    )
+    add_params_options(gen)
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument(
+        "--model",
+        help="models:/NAME@ALIAS, runs:/..., a model directory or a "
+        "checkpoint file (default: evaluate.model_dir)",
+    )
+    gen.add_argument(
+        "--tokenizer",
+        help="tokenizer directory for a model directory or "
+        "checkpoint (default: evaluate.tokenizer_dir)",
+    )
+    gen.add_argument("--max-tokens", type=int, dest="max_new_tokens")
+    gen.add_argument("--temperature", type=float, help="0 is greedy")
+    gen.add_argument("--top-k", type=int, dest="top_k", help="0 keeps every token")
+    gen.add_argument("--top-p", type=float, dest="top_p")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    gen.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute the whole window per token (slow; for comparison)",
+    )
+    gen.add_argument("--no-stream", action="store_true", help="print the text once at the end")
+    gen.set_defaults(func=run_generate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from warc2gpt.evaluate.stage import format_summary
+    from warc2gpt.evaluate.stage import run_evaluate as evaluate_stage
+    from warc2gpt.tracking import log_stage_metrics
+
+    overrides = list(args.overrides)
+    if args.model_dir:
+        overrides.append(f"evaluate.model_dir={json.dumps(args.model_dir)}")
+    if args.device:
+        overrides.append(f"evaluate.device={json.dumps(args.device)}")
+    if args.no_tracking:
+        overrides.append("tracking.enabled=false")
+    params = load_params(args.params, overrides)
+    metrics, files = evaluate_stage(params)
+    print(format_summary(metrics))
+    log_stage_metrics(
+        "evaluate",
+        params.tracking,
+        to_dict(params.evaluate),
+        metrics,
+        artifacts=[params.evaluate.metrics, *files],
+    )
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from warc2gpt.evaluate.generate import TextStream, generate_tokens, resolve_device
+    from warc2gpt.evaluate.stage import load_model_and_tokenizer
+    from warc2gpt.tracking import tracking_uri
+
+    params = load_params(args.params, args.overrides)
+    settings = params.evaluate
+    g = to_dict(settings.generation)
+    for key in g:
+        if getattr(args, key, None) is not None:
+            g[key] = getattr(args, key)
+    device = resolve_device(args.device or settings.device)
+    model, tokenizer = load_model_and_tokenizer(
+        args.model or settings.model_dir,
+        args.tokenizer or settings.tokenizer_dir,
+        device,
+        tracking_uri(params.tracking),
+    )
+    started = time.perf_counter()
+    stream, count = TextStream(tokenizer), 0
+    if not args.no_stream:
+        print(args.prompt, end="", flush=True)
+    tokens = generate_tokens(
+        model,
+        tokenizer.encode(args.prompt),
+        g["max_new_tokens"],
+        g["temperature"],
+        g["top_k"],
+        g["top_p"],
+        g["seed"],
+        use_cache=not args.no_cache,
+        stop_ids=(tokenizer.eot_id,),
+    )
+    for token in tokens:
+        if token == tokenizer.eot_id:
+            break
+        count += 1
+        piece = stream.push(token)
+        if not args.no_stream:
+            print(piece, end="", flush=True)
+    rest = stream.flush()
+    seconds = time.perf_counter() - started
+    print(rest if not args.no_stream else args.prompt + tokenizer.decode(stream.ids))
+    print(f"[{count} tokens in {seconds:.2f}s, {count / seconds:.1f} tokens/s]", file=sys.stderr)
+    return 0

@@ -1,0 +1,73 @@
+"""`warc2gpt register` (the stage) and `warc2gpt models list | promote VERSION | rollback`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from warc2gpt.config import load_params
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from warc2gpt.cli import add_params_options
+
+    parser = sub.add_parser(
+        "register",
+        help="log the model to MLflow, register it as challenger, run the gate",
+        description="Log the trained model as an MLflow pyfunc, register a new version with "
+        "alias `challenger`, and move `champion` to it when its val bits-per-byte "
+        "passes the promotion gate (register.promotion in params).",
+    )
+    add_params_options(parser)
+    parser.set_defaults(func=run_register)
+
+    models = sub.add_parser(
+        "models",
+        help="list registered versions, promote one, or roll the champion back",
+        description="Work with the registered model's versions and its `champion` alias.",
+    )
+    add_params_options(models)
+    models.add_argument("--name", help="registered model name (default: register.model_name)")
+    actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="versions, newest first, with aliases and val bpb")
+    promote = actions.add_parser("promote", help="make VERSION the champion")
+    promote.add_argument("version")
+    actions.add_parser("rollback", help="return champion to the version it replaced")
+    models.set_defaults(func=run_models)
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from warc2gpt.registry.stage import format_decision
+    from warc2gpt.registry.stage import run_register as register_stage
+
+    result = register_stage(load_params(args.params, args.overrides))
+    print(format_decision(result))
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from warc2gpt.registry.promotion import (
+        RegistryError,
+        format_table,
+        list_versions,
+        promote,
+        rollback,
+    )
+    from warc2gpt.registry.stage import registry_client
+
+    params = load_params(args.params, args.overrides)
+    name = args.name or params.register.model_name
+    client = registry_client(params)
+    try:
+        if args.action == "list":
+            print(format_table(list_versions(client, name)))
+        elif args.action == "promote":
+            previous = promote(client, name, args.version)
+            print(f"{name}: champion is now version {args.version} (was {previous or 'none'})")
+        else:
+            demoted, restored = rollback(client, name)
+            print(f"{name}: champion rolled back from version {demoted} to {restored}")
+    except RegistryError as exc:
+        print(f"warc2gpt models: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,228 @@
+"""Registry aliases and the promotion gate: `challenger` is the newest, `champion` is served.
+
+A new version becomes the challenger; the gate moves `champion` to it when its val
+bits-per-byte beats the champion's by the margin params ask for, and writes the decision and
+the figures onto the version. Each promotion records the champion it replaced, which is what
+`rollback` returns to.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from warc2gpt.config import PromotionSettings
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+GATE_METRIC = "val_bpb"
+PREVIOUS_CHAMPION_TAG = "champion.previous"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done as asked."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of the gate for one challenger."""
+
+    promoted: bool
+    reason: str
+    challenger_version: str
+    challenger_bpb: float | None
+    champion_version: str | None
+    champion_bpb: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    """alias -> version of a registered model; a clear error when the model does not exist."""
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise RegistryError(
+            f"registered model {name!r} not found in this registry (tracking.tracking_uri or "
+            "$MLFLOW_TRACKING_URI): run the register stage first (`warc2gpt register`)"
+        ) from exc
+    return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+
+def version_bpb(client: MlflowClient, name: str, version: str) -> float | None:
+    """The version's val bits-per-byte: its tag, else the metric of the run that logged it."""
+    mv = client.get_model_version(name, version)
+    if GATE_METRIC in (mv.tags or {}):
+        return float(mv.tags[GATE_METRIC])
+    if mv.run_id:
+        value = client.get_run(mv.run_id).data.metrics.get(GATE_METRIC)
+        return None if value is None else float(value)
+    return None
+
+
+def gate(
+    challenger_bpb: float | None, champion_bpb: float | None, settings: PromotionSettings
+) -> tuple[bool, str]:
+    """Whether the challenger should replace the champion, and why, under the params' rule."""
+    if settings.rule == "never":
+        return False, "rule 'never': promote by hand with `warc2gpt models promote VERSION`"
+    if settings.rule == "always":
+        return True, "rule 'always': every challenger is promoted"
+    if challenger_bpb is None:
+        return False, f"the challenger has no {GATE_METRIC}; run the evaluate stage"
+    if champion_bpb is None:
+        return True, f"the champion has no {GATE_METRIC} to compare with"
+    gain = champion_bpb - challenger_bpb
+    if settings.rule == "relative":
+        gain /= champion_bpb
+    verdict = gain > settings.margin
+    return verdict, (
+        f"{GATE_METRIC} {challenger_bpb:.4f} vs champion {champion_bpb:.4f}: "
+        f"{settings.rule} gain {gain:+.4g} {'>' if verdict else '<='} margin {settings.margin:g}"
+    )
+
+
+def set_champion(client: MlflowClient, name: str, version: str, reason: str) -> str | None:
+    """Point `champion` at `version`, noting the champion it replaces; returns that one."""
+    previous = aliases(client, name).get(CHAMPION)
+    if previous == str(version):
+        return previous
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    client.set_model_version_tag(name, str(version), PREVIOUS_CHAMPION_TAG, previous or "")
+    client.set_model_version_tag(name, str(version), "champion.since", _now())
+    client.set_model_version_tag(name, str(version), "champion.reason", reason)
+    return previous
+
+
+def promote_if_better(
+    client: MlflowClient, name: str, version: str, settings: PromotionSettings
+) -> Decision:
+    """Apply the gate to `version` and record the decision and figures on it."""
+    version = str(version)
+    champion = aliases(client, name).get(CHAMPION)
+    challenger_bpb = version_bpb(client, name, version)
+    champion_bpb = version_bpb(client, name, champion) if champion else None
+    if champion is None and settings.rule != "never":
+        promoted, reason = True, "no champion yet"
+    elif champion == version:
+        promoted, reason = False, "already the champion"
+    else:
+        promoted, reason = gate(challenger_bpb, champion_bpb, settings)
+    decision = Decision(promoted, reason, version, challenger_bpb, champion, champion_bpb)
+    tags = {
+        "promotion.decision": "promoted" if promoted else "kept champion",
+        "promotion.reason": reason,
+        "promotion.rule": settings.rule,
+        "promotion.margin": f"{settings.margin:g}",
+        "promotion.champion_version": champion or "",
+        "promotion.champion_val_bpb": "" if champion_bpb is None else f"{champion_bpb:.6f}",
+        "promotion.time": _now(),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    if promoted:
+        set_champion(client, name, version, f"gate: {reason}")
+    return decision
+
+
+def register_challenger(
+    client: MlflowClient,
+    name: str,
+    model_uri: str,
+    run_id: str | None,
+    tags: dict[str, str],
+    model_id: str | None = None,
+    description: str = "",
+) -> str:
+    """A new version of `name` from a logged model, tagged, with the `challenger` alias."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        client.create_registered_model(
+            name, description="GPT trained by warc2gpt from web crawl text; `champion` is served."
+        )
+    mv = client.create_model_version(
+        name,
+        source=model_uri,
+        run_id=run_id,
+        tags=tags,
+        description=description or None,
+        model_id=model_id,
+    )
+    version = str(mv.version)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    return version
+
+
+def promote(client: MlflowClient, name: str, version: str) -> str | None:
+    """Make `version` the champion by hand; returns the champion it replaced."""
+    version = str(version)
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"{name} has no version {version}; see `warc2gpt models list`") from exc
+    return set_champion(client, name, version, "promoted by hand")
+
+
+def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
+    """Return `champion` to the version it replaced; returns (demoted, restored)."""
+    current = aliases(client, name).get(CHAMPION)
+    if current is None:
+        raise RegistryError(f"{name} has no champion to roll back")
+    previous = client.get_model_version(name, current).tags.get(PREVIOUS_CHAMPION_TAG, "")
+    if not previous:
+        raise RegistryError(
+            f"{name} version {current} replaced no earlier champion; nothing to roll back to "
+            "(pick one with `warc2gpt models promote VERSION`)"
+        )
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_model_version_tag(name, current, "champion.rolled_back", _now())
+    # The restored version keeps its own `champion.previous`, so rollbacks walk back in time.
+    return current, previous
+
+
+def list_versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
+    """One row per version, newest first: aliases, val bpb, gate decision, git revision."""
+    by_version: dict[str, list[str]] = {}
+    for alias, version in aliases(client, name).items():
+        by_version.setdefault(version, []).append(alias)
+    rows = []
+    for mv in client.search_model_versions(f"name='{name}'"):
+        tags = mv.tags or {}
+        rows.append(
+            {
+                "version": str(mv.version),
+                "aliases": ",".join(sorted(by_version.get(str(mv.version), []))),
+                "val_bpb": tags.get(GATE_METRIC, ""),
+                "decision": tags.get("promotion.decision", ""),
+                "git": tags.get("git.revision", "")[:12],
+                "created": time.strftime(
+                    "%Y-%m-%d %H:%M", time.localtime(mv.creation_timestamp / 1000)
+                ),
+            }
+        )
+    return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Rows as an aligned text table."""
+    if not rows:
+        return "(no versions)"
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

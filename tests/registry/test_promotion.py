@@ -1,0 +1,147 @@
+"""The register stage, the promotion gate, and `warc2gpt models`, on a real MLflow registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from warc2gpt.cli import main as cli_main
+from warc2gpt.config import PromotionSettings
+from warc2gpt.registry.promotion import (
+    CHALLENGER,
+    CHAMPION,
+    RegistryError,
+    aliases,
+    gate,
+    promote,
+    register_challenger,
+    rollback,
+)
+
+pytestmark = [pytest.mark.shared_data, pytest.mark.integration]
+
+DVC_LOCK = """schema: '2.0'
+stages:
+  tokenize:
+    cmd: python -m flows.tokenize
+    outs:
+    - path: data/tokens
+      hash: md5
+      md5: 3f1c0aa1b2c3d4e5f60718293a4b5c6d.dir
+      size: 123456
+      nfiles: 2
+"""
+
+
+@pytest.mark.parametrize(
+    "rule, margin, challenger, champion, promoted",
+    [
+        ("relative", 0.0, 1.49, 1.50, True),
+        ("relative", 0.0, 1.50, 1.50, False),
+        ("relative", 0.01, 1.49, 1.50, False),  # 0.67% better, 1% asked
+        ("relative", 0.01, 1.48, 1.50, True),
+        ("absolute", 0.05, 1.46, 1.50, False),
+        ("absolute", 0.05, 1.44, 1.50, True),
+        ("always", 0.0, 9.0, 1.0, True),
+        ("never", 0.0, 0.1, 1.0, False),
+        ("relative", 0.0, None, 1.0, False),
+    ],
+)
+def test_gate_rules(rule, margin, challenger, champion, promoted) -> None:
+    verdict, reason = gate(challenger, champion, PromotionSettings(rule=rule, margin=margin))
+    assert verdict is promoted
+    assert reason
+
+
+def test_register_stage_gates_on_val_bpb(
+    project, register_with_bpb, client: MlflowClient, model_name: str
+) -> None:
+    Path("dvc.lock").write_text(DVC_LOCK)
+    params = project()
+    first = register_with_bpb(params, 1.50)
+    assert first["promoted"] and first["reason"] == "no champion yet"
+    assert aliases(client, model_name) == {CHAMPION: "1", CHALLENGER: "1"}
+
+    worse = register_with_bpb(params, 1.60)
+    assert not worse["promoted"]
+    assert aliases(client, model_name) == {CHAMPION: "1", CHALLENGER: "2"}
+    tags = client.get_model_version(model_name, "2").tags
+    assert tags["promotion.decision"] == "kept champion"
+    assert tags["promotion.champion_version"] == "1"
+    assert float(tags["promotion.champion_val_bpb"]) == pytest.approx(1.5)
+
+    better = register_with_bpb(params, 1.40)
+    assert better["promoted"] and better["champion_version"] == "1"
+    assert aliases(client, model_name) == {CHAMPION: "3", CHALLENGER: "3"}
+    assert json.loads(Path("metrics/register.json").read_text())["challenger_version"] == "3"
+
+    tags = client.get_model_version(model_name, "3").tags
+    assert tags["val_bpb"] == "1.400000"
+    assert tags["champion.previous"] == "1"
+    assert tags["dvc.lock.sha256"] == hashlib.sha256(DVC_LOCK.encode()).hexdigest()
+    assert tags["dvc.out.data/tokens"] == "3f1c0aa1b2c3d4e5f60718293a4b5c6d.dir"
+    assert tags["data.curate.kept"] == "12"
+    run = client.get_run(better["run_id"])
+    assert run.data.metrics["val_bpb"] == pytest.approx(1.40)
+
+    assert rollback(client, model_name) == ("3", "1")
+    assert aliases(client, model_name)[CHAMPION] == "1"
+
+
+def test_rule_never_leaves_promotion_to_people(
+    project, register_with_bpb, client, model_name
+) -> None:
+    result = register_with_bpb(project("register.promotion.rule=never"), 1.2)
+    assert not result["promoted"]
+    assert CHAMPION not in aliases(client, model_name)
+
+
+def test_manual_promotion_and_rollback_walk_history(
+    project, register_with_bpb, client, model_name, capsys
+) -> None:
+    params = project()
+    source = register_with_bpb(params, 1.5)["model_uri"]
+    source_version = client.get_model_version(model_name, "1")
+    for _ in range(2):  # versions 2 and 3 of the same weights
+        register_challenger(
+            client,
+            model_name,
+            source_version.source,
+            source_version.run_id,
+            {"val_bpb": "1.5"},
+            model_id=source_version.source.removeprefix("models:/"),
+        )
+    assert source == f"models:/{model_name}/1"
+    common = [
+        "--params",
+        "absent.yaml",
+        "--set",
+        f"tracking.tracking_uri={params.tracking.tracking_uri}",
+        "--set",
+        f"register.model_name={model_name}",
+    ]
+    assert cli_main(["models", *common, "promote", "3"]) == 0
+    assert promote(client, model_name, "2") == "3"
+    capsys.readouterr()
+    assert cli_main(["models", *common, "list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["version", "aliases", "val_bpb"]
+    # Version 1 has no alias left, so its second field is its val_bpb.
+    assert [line.split()[:2] for line in table[1:]] == [
+        ["3", "challenger"],
+        ["2", "champion"],
+        ["1", "1.500000"],
+    ]
+    assert cli_main(["models", *common, "rollback"]) == 0
+    assert aliases(client, model_name)[CHAMPION] == "3"
+    assert rollback(client, model_name) == ("3", "1")
+    with pytest.raises(RegistryError, match="nothing to roll back"):
+        rollback(client, model_name)
+    assert cli_main(["models", *common, "promote", "99"]) == 1
+    assert "no version 99" in capsys.readouterr().err
+    assert cli_main(["models", *common, "--name", f"{model_name}-absent", "list"]) == 1
+    assert "run the register stage first" in capsys.readouterr().err
