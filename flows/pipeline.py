@@ -21,7 +21,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from warc2gpt.config import flatten, load_params
+from warc2gpt.config import ConfigError, flatten, load_params
 from warc2gpt.offline import apply_offline_defaults
 from warc2gpt.tracking import numeric_metrics, tracking_uri
 
@@ -94,14 +94,18 @@ def run_dvc(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def collect_metrics(params_path: str) -> dict[str, Any]:
-    """Every stage's metrics JSON that exists, by stage name."""
-    found = {}
-    for stage in STAGES:
-        path = Path("metrics") / f"{stage}.json"
-        if path.exists():
-            found[stage] = json.loads(path.read_text(encoding="utf-8"))
-    return found
+def metrics_paths(params) -> dict[str, Path]:
+    """Each stage's metrics JSON, as params name it."""
+    paths = {"ingest": Path("metrics/ingest.json"), "register": Path(params.register.output)}
+    for stage in ("curate", "dedup", "tokenizer", "tokenize", "train", "evaluate"):
+        paths[stage] = Path(getattr(params, stage).metrics)
+    return paths
+
+
+def collect_metrics(params) -> dict[str, Any]:
+    """Every stage's metrics that exist, by stage name."""
+    return {stage: json.loads(path.read_text(encoding="utf-8"))
+            for stage, path in metrics_paths(params).items() if path.exists()}
 
 
 @flow(name="warc2gpt-pipeline", log_prints=True)
@@ -136,7 +140,7 @@ def pipeline(
             for i in range(0, len(flat), 100):
                 mlflow.log_params(dict(list(flat.items())[i : i + 100]))
         result = run_dvc(dvc_command(overrides, force, list(targets or [])), env)
-        metrics = collect_metrics(params_path)
+        metrics = collect_metrics(params)
         if run_ctx is not None:
             for stage, values in metrics.items():
                 mlflow.log_metrics(numeric_metrics(values, stage))
@@ -219,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rerun every stage")
     parser.add_argument("targets", nargs="*", help="DVC stages to reproduce (default: all)")
     args = parser.parse_args(argv)
+    try:
+        load_params("params.yaml", args.overrides)  # fail fast, before a server starts
+    except ConfigError as exc:
+        print(f"warc2gpt pipeline: configuration error: {exc}", file=sys.stderr)
+        return 2
     pipeline(overrides=args.overrides, force=args.force, targets=args.targets)
     return 0
 

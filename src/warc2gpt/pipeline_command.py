@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from warc2gpt.config import load_params
+
+    load_params("params.yaml", args.overrides)  # a bad key fails here, before a server starts
     from flows.pipeline import pipeline
 
     pipeline(overrides=args.overrides, force=args.force, targets=args.targets)

@@ -1,0 +1,114 @@
+"""`warc2gpt train` (and `python -m warc2gpt.train`): pretrain the GPT on the token shards."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from warc2gpt.config import ConfigError, Params, apply_overrides, parse_params
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def load_train_params(
+    params_path: str | Path, preset: str | Path | None = None, overrides: list[str] = ()
+) -> Params:
+    """params.yaml (if present), then a preset file's sections over it, then --set overrides."""
+    params_path = Path(params_path)
+    data = _read_yaml(params_path) if params_path.exists() else {}
+    if preset:
+        preset = Path(preset)
+        if not preset.exists():
+            raise ConfigError(f"preset {preset} not found (see presets/ for the shipped ones)")
+        _deep_merge(data, _read_yaml(preset))
+    try:
+        return parse_params(apply_overrides(data, overrides))
+    except ConfigError as exc:
+        where = f"{params_path}" + (f" + {preset}" if preset else "")
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    from warc2gpt.cli import add_params_options
+
+    add_params_options(parser)
+    parser.add_argument(
+        "--preset",
+        help="a params file whose sections override --params, e.g. presets/gpt2-124m.yaml",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from warc2gpt.train.checkpoint import CheckpointError
+    from warc2gpt.train.distributed import dist_from_env
+    from warc2gpt.train.loader import LoaderError
+    from warc2gpt.train.loop import train
+
+    params = load_train_params(args.params, args.preset, args.overrides)
+    master = dist_from_env().is_master
+    logging.basicConfig(
+        level=logging.INFO if master else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        summary = train(
+            params.train,
+            params.tracking,
+            params={"train": asdict(params.train)},
+            progress=not args.quiet,
+        )
+    except (LoaderError, CheckpointError, FileNotFoundError) as exc:
+        print(f"warc2gpt train: {exc}", file=sys.stderr)
+        return 1
+    if master:
+        shown = {
+            k: summary[k]
+            for k in (
+                "steps",
+                "train_loss",
+                "val_loss",
+                "unigram_entropy",
+                "tokens_per_s",
+                "mfu",
+                "peak_memory_gib",
+                "wall_s",
+            )
+        }
+        print(json.dumps(shown, indent=2))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="pretrain the GPT on the token shards (CPU, GPU, or torchrun DDP)",
+        description="Pretrain the GPT on data/tokens; resumes from the newest checkpoint.",
+    )
+    add_train_options(parser)
+    parser.set_defaults(func=run)
