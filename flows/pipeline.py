@@ -165,34 +165,57 @@ def _as_dict(params) -> dict:
     return to_dict(params)
 
 
+def _figures(values: dict, keys: list[str]) -> str:
+    shown = []
+    for key in keys:
+        value = values.get(key)
+        if isinstance(value, (bool, str)):
+            shown.append(f"{key} {str(value).lower()}")
+        elif isinstance(value, float):
+            shown.append(f"{key} {value:,.4g}")
+        elif isinstance(value, int):
+            shown.append(f"{key} {value:,}")
+    return ", ".join(shown)
+
+
+def first_sample(params) -> str:
+    """One of the evaluate stage's fixed-prompt samples, if there are any."""
+    path = Path(params.evaluate.report_dir) / "samples.json"
+    if not path.exists():
+        return ""
+    samples = json.loads(path.read_text(encoding="utf-8")).get("samples") or []
+    if not samples:
+        return ""
+    return (samples[0]["prompt"] + samples[0]["completion"]).strip()
+
+
 def where_to_look(params, result: dict, metrics: dict) -> str:
     """The closing summary: what ran, the headline figures and the commands to look further."""
     ran = ", ".join(result["ran"]) or "nothing (all stages up to date)"
     lines = [
-        "## warc2gpt pipeline\n",
+        "## warc2gpt pipeline",
+        "",
         f"- stages run: {ran}",
         f"- up to date: {', '.join(result['skipped']) or 'none'}",
         f"- wall time: {result['wall_seconds']} s",
     ]
-    if "curate" in metrics:
-        c = metrics["curate"]
-        lines.append(f"- curate: {c['pages']} pages -> {c['kept']} documents")
-    if "dedup" in metrics:
-        lines.append(
-            f"- dedup: {json.dumps({k: v for k, v in metrics['dedup'].items() if isinstance(v, int)})}"
-        )
-    if "train" in metrics:
-        t = metrics["train"]
-        lines.append(
-            f"- train: {', '.join(f'{k} {v}' for k, v in t.items() if isinstance(v, (int, float)))}"
-        )
-    if "evaluate" in metrics:
-        e = metrics["evaluate"]
-        lines.append(
-            f"- evaluate: {', '.join(f'{k} {v}' for k, v in e.items() if isinstance(v, (int, float)))}"
-        )
-    if "register" in metrics:
-        lines.append(f"- registry: {json.dumps(metrics['register'])}")
+    figures = {
+        "ingest": ["files", "bytes"],
+        "curate": ["pages", "kept", "removed", "pii_replacements"],
+        "dedup": ["docs_in", "exact_duplicates", "near_duplicates", "docs_out"],
+        "tokenize": [],
+        "train": ["params", "steps", "tokens", "val_loss", "unigram_entropy", "tokens_per_s"],
+        "evaluate": ["val_loss", "val_bpb", "hellaswag_acc", "lambada_acc"],
+        "register": ["challenger_version", "champion_version", "promoted"],
+    }
+    for stage, keys in figures.items():
+        if stage in metrics and (text := _figures(metrics[stage], keys)):
+            lines.append(f"- {stage}: {text}")
+    if "register" in metrics and metrics["register"].get("reason"):
+        lines.append(f"- promotion: {metrics['register']['reason']}")
+    sample = first_sample(params)
+    if sample:
+        lines += ["", "A sample from the model:", "", "> " + sample[:400].replace("\n", " ")]
     uri = tracking_uri(params.tracking)
     lines += [
         "",
@@ -200,8 +223,9 @@ def where_to_look(params, result: dict, metrics: dict) -> str:
         "- Prefect UI:  prefect server start  (then http://127.0.0.1:4200)",
         f"- MLflow UI:   mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)",
         "- models:      warc2gpt models list",
-        "- sample text: warc2gpt generate --prompt 'The history of' --max-tokens 60",
-        "- plots:       dvc plots show  (opens dvc_plots/index.html)",
+        "- generate:    warc2gpt generate --model models:/warc2gpt@champion --prompt 'The'",
+        "- plots:       dvc plots show  (then open dvc_plots/index.html)",
+        f"- report:      {Path(params.evaluate.report_dir) / 'eval.md'}",
     ]
     return "\n".join(lines)
 
