@@ -58,9 +58,19 @@ def clear_shards(output: str | Path) -> int:
     return removed
 
 
+def _load_tokenizer(directory: str | Path) -> Tokenizer:
+    """Once per worker process and tokenizer file, however many input shards it encodes.
+
+    Keyed by the absolute path and the file's modification time: a long-lived worker (a Dask
+    cluster's) must not keep encoding with a tokenizer that was since retrained or moved.
+    """
+    path = (Path(directory) / "tokenizer.json").resolve()
+    stamp = path.stat().st_mtime_ns if path.exists() else 0
+    return _load_tokenizer_at(str(path.parent), stamp)
+
+
 @lru_cache(maxsize=2)
-def _load_tokenizer(directory: str) -> Tokenizer:
-    # Once per worker process, however many input shards it encodes.
+def _load_tokenizer_at(directory: str, stamp: int) -> Tokenizer:
     return Tokenizer.load(directory)
 
 
