@@ -15,6 +15,8 @@ from warc2gpt.curate.stage import (
     CurationChain,
     curate_file,
     format_summary,
+    output_name,
+    prune_stale_outputs,
     resolve_inputs,
     summarize,
 )
@@ -58,6 +60,7 @@ def curate_files(params_path: str = "params.yaml", overrides: list[str] | None =
     params = load_params(params_path, overrides or [])
     settings = params.curate
     files = [str(f) for f in resolve_inputs(settings.input, params.ingest.output)]
+    prune_stale_outputs(settings.output, [output_name(f) for f in files])
     started = time.perf_counter()
     with api_shared_with_workers():
         futures = curate_file_task.map(files, settings=unmapped(settings))

@@ -245,3 +245,34 @@ def test_prefilter_matches_the_straight_chain_on_the_sample(sample_dir, tmp_path
     metrics = run_curate(params, progress=False)
     assert metrics["kept"] == straight["kept"]
     assert metrics["steps"]["language"]["removed"] == straight["steps"]["language"]["removed"]
+
+
+def test_changed_thresholds_redo_finished_files(sample_dir, tmp_path):
+    inputs = [str(sample_dir / "sample-crawl-00000.warc.gz")]
+    first = run_curate(params_for(tmp_path, inputs, extractor="resiliparse"), progress=False)
+    again = run_curate(
+        params_for(tmp_path, inputs, extractor="resiliparse", workers=2), progress=False
+    )
+    assert again["files_resumed"] == 1 and again["kept"] == first["kept"]
+    stricter = run_curate(
+        params_for(
+            tmp_path, inputs, extractor="resiliparse", gopher_quality={"min_doc_words": 400}
+        ),
+        progress=False,
+    )
+    assert stricter["files_resumed"] == 0
+    assert stricter["kept"] < first["kept"]
+
+
+def test_shards_of_inputs_no_longer_given_are_pruned(sample_dir, tmp_path):
+    both = [
+        str(sample_dir / "sample-crawl-00000.warc.gz"),
+        str(sample_dir / "sample-crawl-00001.warc.gz"),
+    ]
+    run_curate(params_for(tmp_path, both, extractor="resiliparse"), progress=False)
+    run_curate(params_for(tmp_path, both[:1], extractor="resiliparse"), progress=False)
+    out = tmp_path / "curated"
+    assert sorted(p.name for p in out.glob("*.parquet")) == ["sample-crawl-00000.parquet"]
+    assert sorted(p.name for p in (out / "removed").glob("*.parquet")) == [
+        "sample-crawl-00000.parquet"
+    ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warc2gpt.config import CurateSettings, Params
+from warc2gpt.config import CurateSettings, Params, to_dict
 from warc2gpt.curate.charset import decode_page
 from warc2gpt.curate.extract import ExtractionTimeout, extract_resiliparse, extract_text
 from warc2gpt.documents import DOCUMENT_SCHEMA, REMOVED_SCHEMA, Document, write_parquet
@@ -272,6 +272,37 @@ def paths_for(output: str | Path, name: str) -> tuple[Path, Path, Path]:
     )
 
 
+# Settings that only change how the work is spread, not what it produces.
+_NOT_IN_FINGERPRINT = ("input", "output", "metrics", "workers", "runner", "cluster_address")
+
+
+def work_fingerprint(path: Path, settings: CurateSettings) -> str:
+    """What a file's shards were made from: the input file's identity and the chain's settings.
+
+    A finished file is only skipped when this matches, so a run with other thresholds (or a
+    changed input) redoes the file instead of keeping shards made the old way.
+    """
+    stat = path.stat()
+    chain = {k: v for k, v in to_dict(settings).items() if k not in _NOT_IN_FINGERPRINT}
+    text = json.dumps([path.name, stat.st_size, chain], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def prune_stale_outputs(output: str | Path, names: Iterable[str]) -> list[Path]:
+    """Remove shards of input files that are no longer among the inputs; returns them."""
+    keep = set(names)
+    removed = []
+    for stats_path in sorted((Path(output) / "stats").glob("*.json")):
+        name = stats_path.stem
+        if name in keep:
+            continue
+        for stale in (*paths_for(output, name)[:2], stats_path):
+            if stale.exists():
+                stale.unlink()
+                removed.append(stale)
+    return removed
+
+
 def curate_file(
     path: str | Path,
     settings: CurateSettings,
@@ -288,10 +319,12 @@ def curate_file(
     path = Path(path)
     name = output_name(path)
     kept_path, removed_path, stats_path = paths_for(settings.output, name)
+    fingerprint = work_fingerprint(path, settings)
     if stats_path.exists() and kept_path.exists() and not force:
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
-        stats["resumed"] = True
-        return stats
+        if stats.get("fingerprint") == fingerprint:
+            stats["resumed"] = True
+            return stats
 
     chain = chain if (chain is not None or pool is not None) else CurationChain(settings)
     steps = {step: StepStats() for step in chain_steps(settings)}
@@ -332,6 +365,7 @@ def curate_file(
     write_parquet(removed_path, removed, REMOVED_SCHEMA)
     stats = {
         "file": source,
+        "fingerprint": fingerprint,
         "pages": pages_read,
         "kept": len(kept),
         "removed": len(removed),
@@ -421,6 +455,7 @@ def run_curate(params: Params, progress: bool = True) -> dict[str, Any]:
 
     settings = params.curate
     files = resolve_inputs(settings.input, params.ingest.output)
+    prune_stale_outputs(settings.output, [output_name(f) for f in files])
     started = time.perf_counter()
     pool = _start_pool(settings) if settings.workers > 1 else None
     chain = None if pool is not None else CurationChain(settings)
