@@ -172,7 +172,7 @@ def _figures(values: dict, keys: list[str]) -> str:
         if isinstance(value, (bool, str)):
             shown.append(f"{key} {str(value).lower()}")
         elif isinstance(value, float):
-            shown.append(f"{key} {value:,.4g}")
+            shown.append(f"{key} {value:,.0f}" if abs(value) >= 1000 else f"{key} {value:.4g}")
         elif isinstance(value, int):
             shown.append(f"{key} {value:,}")
     return ", ".join(shown)
