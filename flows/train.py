@@ -1,7 +1,9 @@
 """Prefect flow for the train stage: one task that trains (or resumes) the GPT in this process.
 
-A failed attempt is retried once and resumes from the newest checkpoint. For several GPUs,
-run `torchrun --nproc_per_node=N -m warc2gpt.train` instead: the same code, without Prefect.
+A run killed part-way resumes from its newest checkpoint (DVC keeps `artifacts/checkpoints`
+between runs); a transient I/O failure is retried once the same way. Once the model is
+exported the checkpoints are removed, so a later run with other params starts fresh. For
+several GPUs, run `torchrun --nproc_per_node=N -m warc2gpt.train`: the same code, no Prefect.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from dataclasses import asdict
 
 from prefect import flow, task
 
-from flows.common import run_flow_cli
+from flows.common import retry_on_io_error, run_flow_cli
 from warc2gpt.config import load_params
 
 
-@task(name="train-gpt", retries=1, retry_delay_seconds=5)
+@task(name="train-gpt", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_error)
 def train_task(params_path: str, overrides: list[str]) -> dict:
+    from warc2gpt.train.checkpoint import remove_checkpoints
     from warc2gpt.train.loop import train
 
     params = load_params(params_path, overrides)
@@ -23,6 +26,7 @@ def train_task(params_path: str, overrides: list[str]) -> dict:
         params.train, params.tracking, params={"train": asdict(params.train)}, progress=False
     )
     summary.pop("history", None)
+    remove_checkpoints(params.train.checkpoint_dir)
     return summary
 
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Start, stop or check a Prefect server and an MLflow server on 127.0.0.1.
 #   infra/services.sh start|stop|status
-# Defaults: SQLite databases and local artifacts under $WARC2GPT_STATE (infra/.state).
-# Production: set PREFECT_API_DATABASE_CONNECTION_URL / MLFLOW_BACKEND_STORE_URI to PostgreSQL
-# and MLFLOW_ARTIFACTS_DESTINATION to an S3 bucket (see infra/README.md).
+# Defaults: SQLite databases and local artifacts under $WARC2GPT_STATE (infra/.state), ports
+# 4200 and 5000 (PREFECT_PORT, MLFLOW_PORT), host 127.0.0.1 (WARC2GPT_HOST).
+# Production: set PREFECT_API_DATABASE_CONNECTION_URL / MLFLOW_BACKEND_STORE_URI to PostgreSQL,
+# MLFLOW_ARTIFACTS_DESTINATION to an S3 bucket, MLFLOW_ALLOWED_HOSTS when serving beyond
+# localhost (see infra/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] && export PATH="$PWD/.venv/bin:$PATH"
@@ -18,9 +20,22 @@ export DO_NOT_TRACK=true PREFECT_SERVER_ANALYTICS_ENABLED=false MLFLOW_DISABLE_T
 export PREFECT_HOME=${PREFECT_HOME:-$STATE/prefect}
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 
-wait_http() {  # url, seconds
-  for _ in $(seq 1 "$2"); do
-    python - "$1" <<'PY' && return 0
+alive() {  # pid: running and not a zombie
+  kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != "Z" ]
+}
+
+group_alive() {  # process group id: any member still running (zombies do not count)
+  ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+
+wait_http() {  # name, url, seconds: the server answers, or its process died
+  for _ in $(seq 1 "$3"); do
+    if ! alive "$(cat "$STATE/$1.pid")"; then
+      echo "$1 exited while starting; the end of $STATE/$1.log:" >&2
+      tail -n 20 "$STATE/$1.log" >&2
+      return 1
+    fi
+    python - "$2" <<'PY' && return 0
 import sys, urllib.request
 try:
     urllib.request.urlopen(sys.argv[1], timeout=2)
@@ -29,43 +44,54 @@ except Exception:
 PY
     sleep 1
   done
-  echo "no answer from $1 after $2 s; see the logs in $STATE" >&2
+  echo "no answer from $2 after $3 s; see $STATE/$1.log" >&2
   return 1
 }
 
 start() {
-  if [ ! -f "$STATE/prefect.pid" ] || ! kill -0 "$(cat "$STATE/prefect.pid")" 2>/dev/null; then
+  if [ ! -f "$STATE/prefect.pid" ] || ! alive "$(cat "$STATE/prefect.pid")"; then
     setsid prefect server start --host "$HOST" --port "$PREFECT_PORT" \
       >"$STATE/prefect.log" 2>&1 < /dev/null &
     echo $! >"$STATE/prefect.pid"
   fi
-  if [ ! -f "$STATE/mlflow.pid" ] || ! kill -0 "$(cat "$STATE/mlflow.pid")" 2>/dev/null; then
-    setsid mlflow server --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
+  if [ ! -f "$STATE/mlflow.pid" ] || ! alive "$(cat "$STATE/mlflow.pid")"; then
+    extra=()
+    [ -n "${MLFLOW_ALLOWED_HOSTS:-}" ] && extra+=(--allowed-hosts "$MLFLOW_ALLOWED_HOSTS")
+    setsid mlflow server --host "$HOST" --port "$MLFLOW_PORT" --workers "${MLFLOW_WORKERS:-1}" \
       --backend-store-uri "${MLFLOW_BACKEND_STORE_URI:-sqlite:///$STATE/mlflow.db}" \
       --artifacts-destination "${MLFLOW_ARTIFACTS_DESTINATION:-$STATE/mlartifacts}" \
-      >"$STATE/mlflow.log" 2>&1 < /dev/null &
+      ${extra[@]+"${extra[@]}"} >"$STATE/mlflow.log" 2>&1 < /dev/null &
     echo $! >"$STATE/mlflow.pid"
   fi
-  wait_http "http://$HOST:$PREFECT_PORT/api/health" 120
-  wait_http "http://$HOST:$MLFLOW_PORT/health" 120
-  echo "export PREFECT_API_URL=http://$HOST:$PREFECT_PORT/api"
-  echo "export MLFLOW_TRACKING_URI=http://$HOST:$MLFLOW_PORT"
+  # 0.0.0.0 binds every interface; the health checks and printed URLs go to this machine.
+  local client=$HOST
+  [ "$HOST" = "0.0.0.0" ] && client=127.0.0.1
+  wait_http prefect "http://$client:$PREFECT_PORT/api/health" "${WARC2GPT_START_TIMEOUT:-180}"
+  wait_http mlflow "http://$client:$MLFLOW_PORT/health" "${WARC2GPT_START_TIMEOUT:-180}"
+  echo "export PREFECT_API_URL=http://$client:$PREFECT_PORT/api"
+  echo "export MLFLOW_TRACKING_URI=http://$client:$MLFLOW_PORT"
 }
 
-stop() {
+stop() {  # SIGTERM to each server's process group, SIGKILL after 20 s; returns when gone
   for name in prefect mlflow; do
-    if [ -f "$STATE/$name.pid" ]; then
-      pid=$(cat "$STATE/$name.pid")
-      kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
-      rm -f "$STATE/$name.pid"
-      echo "stopped $name"
+    [ -f "$STATE/$name.pid" ] || continue
+    pid=$(cat "$STATE/$name.pid")
+    kill -TERM -- -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      group_alive "$pid" || break
+      sleep 0.2
+    done
+    if group_alive "$pid"; then
+      kill -KILL -- -"$pid" 2>/dev/null || true
     fi
+    rm -f "$STATE/$name.pid"
+    echo "stopped $name"
   done
 }
 
 status() {
   for name in prefect mlflow; do
-    if [ -f "$STATE/$name.pid" ] && kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null; then
+    if [ -f "$STATE/$name.pid" ] && alive "$(cat "$STATE/$name.pid")"; then
       echo "$name: running (pid $(cat "$STATE/$name.pid"))"
     else
       echo "$name: stopped"

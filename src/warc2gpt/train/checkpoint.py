@@ -69,6 +69,14 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
     return path
 
 
+def remove_checkpoints(directory: str | Path) -> int:
+    """Delete a finished run's checkpoints (its model is exported); returns how many."""
+    found = list_checkpoints(directory)
+    for _, path in found:
+        path.unlink(missing_ok=True)
+    return len(found)
+
+
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     keys = sorted(set(saved) | set(current))
     return [
