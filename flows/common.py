@@ -6,6 +6,7 @@ import argparse
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from warc2gpt.offline import apply_offline_defaults
 
@@ -43,6 +44,18 @@ def api_shared_with_workers() -> Iterator[None]:
         yield
     finally:
         os.environ.pop("PREFECT_API_URL", None)
+
+
+def with_configured_runner(
+    flow_obj: Any, section: str, params_path: str, overrides: list[str] | None
+) -> Any:
+    """Run a data-stage flow on the task runner its params section names."""
+    from flows.runners import task_runner_for
+    from warc2gpt.config import load_params
+
+    settings = getattr(load_params(params_path, overrides or []), section)
+    runner = task_runner_for(settings.runner, settings.workers, settings.cluster_address)
+    return flow_obj.with_options(task_runner=runner)(params_path, overrides)
 
 
 def run_flow_cli(flow_fn: Callable, description: str, argv: list[str] | None = None) -> int:

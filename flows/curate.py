@@ -8,8 +8,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import api_shared_with_workers, retry_on_io_error, run_flow_cli
-from flows.runners import task_runner_for
+from flows.common import (
+    api_shared_with_workers,
+    retry_on_io_error,
+    run_flow_cli,
+    with_configured_runner,
+)
 from warc2gpt.config import CurateSettings, load_params, to_dict
 from warc2gpt.curate.stage import (
     CurationChain,
@@ -83,9 +87,7 @@ def curate_files(params_path: str = "params.yaml", overrides: list[str] | None =
 
 def curate_flow(params_path: str = "params.yaml", overrides: list[str] | None = None) -> dict:
     """Run the curate flow on the task runner that params choose (threads, processes, Dask, Ray)."""
-    settings = load_params(params_path, overrides or []).curate
-    runner = task_runner_for(settings.runner, settings.workers, settings.cluster_address)
-    return curate_files.with_options(task_runner=runner)(params_path, overrides)
+    return with_configured_runner(curate_files, "curate", params_path, overrides)
 
 
 if __name__ == "__main__":

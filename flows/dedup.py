@@ -9,8 +9,12 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import api_shared_with_workers, retry_on_io_error, run_flow_cli
-from flows.runners import task_runner_for
+from flows.common import (
+    api_shared_with_workers,
+    retry_on_io_error,
+    run_flow_cli,
+    with_configured_runner,
+)
 from warc2gpt.config import load_params, to_dict
 from warc2gpt.dedup.buckets import bucket_edges
 from warc2gpt.dedup.filter import filter_shard
@@ -67,9 +71,7 @@ def dedup_shards(params_path: str = "params.yaml", overrides: list[str] | None =
 
 def dedup_flow(params_path: str = "params.yaml", overrides: list[str] | None = None) -> dict:
     """Run the dedup flow on the task runner that params choose (threads, processes, Dask, Ray)."""
-    settings = load_params(params_path, overrides or []).dedup
-    runner = task_runner_for(settings.runner, settings.workers, settings.cluster_address)
-    return dedup_shards.with_options(task_runner=runner)(params_path, overrides)
+    return with_configured_runner(dedup_shards, "dedup", params_path, overrides)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from warc2gpt.config import ConfigError, flatten, load_params
+from warc2gpt.config import flatten, load_params
 from warc2gpt.offline import apply_offline_defaults
 from warc2gpt.tracking import numeric_metrics, tracking_uri
 
@@ -104,8 +104,11 @@ def metrics_paths(params) -> dict[str, Path]:
 
 def collect_metrics(params) -> dict[str, Any]:
     """Every stage's metrics that exist, by stage name."""
-    return {stage: json.loads(path.read_text(encoding="utf-8"))
-            for stage, path in metrics_paths(params).items() if path.exists()}
+    return {
+        stage: json.loads(path.read_text(encoding="utf-8"))
+        for stage, path in metrics_paths(params).items()
+        if path.exists()
+    }
 
 
 @flow(name="warc2gpt-pipeline", log_prints=True)
@@ -231,29 +234,10 @@ def where_to_look(params, result: dict, metrics: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    """`python -m flows.pipeline [--set k=v] [--force] [stages]`: the same as `warc2gpt pipeline`."""
+    from warc2gpt.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(
-        description="Run the warc2gpt pipeline (dvc repro under Prefect)."
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="param override (runs `dvc exp run -S`)",
-    )
-    parser.add_argument("--force", action="store_true", help="rerun every stage")
-    parser.add_argument("targets", nargs="*", help="DVC stages to reproduce (default: all)")
-    args = parser.parse_args(argv)
-    try:
-        load_params("params.yaml", args.overrides)  # fail fast, before a server starts
-    except ConfigError as exc:
-        print(f"warc2gpt pipeline: configuration error: {exc}", file=sys.stderr)
-        return 2
-    pipeline(overrides=args.overrides, force=args.force, targets=args.targets)
-    return 0
+    return cli_main(["pipeline", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -20,8 +20,14 @@ def task_runner_for(runner: str, workers: int, address: str = "") -> Any:
 
         if address:
             return DaskTaskRunner(address=address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            }
+        )
     if runner == "ray":
         from prefect_ray import RayTaskRunner
 

@@ -7,8 +7,12 @@ import time
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import api_shared_with_workers, retry_on_io_error, run_flow_cli
-from flows.runners import task_runner_for
+from flows.common import (
+    api_shared_with_workers,
+    retry_on_io_error,
+    run_flow_cli,
+    with_configured_runner,
+)
 from warc2gpt.config import load_params, to_dict
 from warc2gpt.tokenizer.bpe import Tokenizer
 from warc2gpt.tokenizer.tokenize import (
@@ -73,9 +77,7 @@ def tokenize_shards(params_path: str = "params.yaml", overrides: list[str] | Non
 
 def tokenize_flow(params_path: str = "params.yaml", overrides: list[str] | None = None) -> dict:
     """Run the tokenize flow on the task runner that params choose (threads, processes, Dask, Ray)."""
-    settings = load_params(params_path, overrides or []).tokenize
-    runner = task_runner_for(settings.runner, settings.workers, settings.cluster_address)
-    return tokenize_shards.with_options(task_runner=runner)(params_path, overrides)
+    return with_configured_runner(tokenize_shards, "tokenize", params_path, overrides)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
+from typing import Any
 
 from warc2gpt import __version__
-from warc2gpt.config import ConfigError
+from warc2gpt.config import ConfigError, Params, load_params
 
 # Modules that each add one or more subcommands, in the order `--help` lists them.
 COMMAND_MODULES = [
@@ -39,6 +41,20 @@ def add_params_options(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a param by dotted key, e.g. --set curate.workers=2",
     )
+
+
+def params_from_args(
+    args: argparse.Namespace, section: str, options: dict[str, Any] | None = None
+) -> Params:
+    """params.yaml, then `--set` overrides, then the command's own options that were given
+    (as `section.key`), then `--no-tracking`; validated."""
+    overrides = list(args.overrides)
+    for key, value in (options or {}).items():
+        if value is not None:
+            overrides.append(f"{section}.{key}={json.dumps(value)}")
+    if getattr(args, "no_tracking", False):
+        overrides.append("tracking.enabled=false")
+    return load_params(args.params, overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ the training entry point can load params on a machine without the orchestration 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -516,8 +517,10 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"{prefix}." if prefix else ""
+        close = difflib.get_close_matches(unknown[0], list(fields), n=1)
+        hint = f" (did you mean {where}{close[0]}?)" if close else ""
         raise ConfigError(
-            f"unknown key {where}{unknown[0]}: expected one of {', '.join(sorted(fields))}"
+            f"unknown key {where}{unknown[0]}{hint}: expected one of {', '.join(sorted(fields))}"
         )
     kwargs = {}
     for name, value in data.items():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from warc2gpt.config import load_params, to_dict
+from warc2gpt.cli import params_from_args
+from warc2gpt.config import to_dict
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,20 +42,17 @@ def run(args: argparse.Namespace) -> int:
     from warc2gpt.curate.stage import format_summary, run_curate
     from warc2gpt.tracking import log_stage_metrics
 
-    overrides = list(args.overrides)
-    if args.input:
-        overrides.append(f"curate.input={json.dumps(args.input)}")
-    for key, value in (
-        ("output", args.output),
-        ("workers", args.workers),
-        ("extractor", args.extractor),
-        ("prefilter_language", args.prefilter_language),
-    ):
-        if value is not None:
-            overrides.append(f"curate.{key}={json.dumps(value)}")
-    if args.no_tracking:
-        overrides.append("tracking.enabled=false")
-    params = load_params(args.params, overrides)
+    params = params_from_args(
+        args,
+        "curate",
+        {
+            "input": args.input,
+            "output": args.output,
+            "workers": args.workers,
+            "extractor": args.extractor,
+            "prefilter_language": args.prefilter_language,
+        },
+    )
     metrics = run_curate(params, progress=not args.no_progress)
     print(format_summary(metrics))
     log_stage_metrics(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from warc2gpt.config import load_params, to_dict
+from warc2gpt.cli import params_from_args
+from warc2gpt.config import to_dict
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,15 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from warc2gpt.dedup.stage import format_summary, run_dedup
     from warc2gpt.tracking import log_stage_metrics
 
-    overrides = list(args.overrides)
-    if args.input:
-        overrides.append(f"dedup.input={json.dumps(args.input)}")
-    for key, value in (("output", args.output), ("workers", args.workers)):
-        if value is not None:
-            overrides.append(f"dedup.{key}={json.dumps(value)}")
-    if args.no_tracking:
-        overrides.append("tracking.enabled=false")
-    params = load_params(args.params, overrides)
+    params = params_from_args(
+        args, "dedup", {"input": args.input, "output": args.output, "workers": args.workers}
+    )
     metrics = run_dedup(params)
     print(format_summary(metrics))
     log_stage_metrics(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
+from warc2gpt.cli import params_from_args
 from warc2gpt.config import load_params, to_dict
 
 
@@ -64,14 +64,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from warc2gpt.evaluate.stage import run_evaluate as evaluate_stage
     from warc2gpt.tracking import log_stage_metrics
 
-    overrides = list(args.overrides)
-    if args.model_dir:
-        overrides.append(f"evaluate.model_dir={json.dumps(args.model_dir)}")
-    if args.device:
-        overrides.append(f"evaluate.device={json.dumps(args.device)}")
-    if args.no_tracking:
-        overrides.append("tracking.enabled=false")
-    params = load_params(args.params, overrides)
+    params = params_from_args(
+        args, "evaluate", {"model_dir": args.model_dir, "device": args.device}
+    )
     metrics, files = evaluate_stage(params)
     print(format_summary(metrics))
     log_stage_metrics(

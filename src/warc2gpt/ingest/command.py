@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from warc2gpt.config import load_params
+from warc2gpt.cli import params_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,21 +49,18 @@ def run(args: argparse.Namespace) -> int:
     from warc2gpt.ingest.download import DownloadError
     from warc2gpt.ingest.stage import IngestError, format_summary, run_ingest
 
-    overrides = list(args.overrides)
-    if args.source:
-        overrides.append(f"ingest.sources={json.dumps(args.source)}")
-    for key, value in (
-        ("output", args.output),
-        ("segments", args.segments),
-        ("sample", args.sample),
-        ("base_url", args.base_url),
-        ("workers", args.workers),
-    ):
-        if value is not None:
-            overrides.append(f"ingest.{key}={json.dumps(value)}")
-    if args.no_tracking:
-        overrides.append("tracking.enabled=false")
-    params = load_params(args.params, overrides)
+    params = params_from_args(
+        args,
+        "ingest",
+        {
+            "sources": args.source or None,
+            "output": args.output,
+            "segments": args.segments,
+            "sample": args.sample,
+            "base_url": args.base_url,
+            "workers": args.workers,
+        },
+    )
     try:
         run_ingest(
             params.ingest,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import re
 import sys
 from collections.abc import Callable
 
+from warc2gpt.cli import params_from_args
 from warc2gpt.config import load_params, to_dict
 
 
@@ -102,17 +102,15 @@ def run_train(args: argparse.Namespace) -> int:
     from warc2gpt.tokenizer.train import train_tokenizer
     from warc2gpt.tracking import log_stage_metrics, write_metrics
 
-    overrides = list(args.overrides)
-    for key, value in (
-        ("input", args.input),
-        ("output", args.output),
-        ("vocab_size", args.vocab_size),
-    ):
-        if value is not None:
-            overrides.append(f"tokenizer.{key}={json.dumps(value)}")
-    if args.no_tracking:
-        overrides.append("tracking.enabled=false")
-    params = load_params(args.params, overrides)
+    params = params_from_args(
+        args,
+        "tokenizer",
+        {
+            "input": args.input,
+            "output": args.output,
+            "vocab_size": args.vocab_size,
+        },
+    )
     tokenizer, metrics = train_tokenizer(params.tokenizer)
     write_metrics(params.tokenizer.metrics, metrics)
     print(
@@ -177,12 +175,7 @@ def run_tokenize_command(args: argparse.Namespace) -> int:
     from warc2gpt.tokenizer.tokenize import format_summary, run_tokenize
     from warc2gpt.tracking import log_stage_metrics, write_metrics
 
-    overrides = list(args.overrides)
-    if args.workers is not None:
-        overrides.append(f"tokenize.workers={args.workers}")
-    if args.no_tracking:
-        overrides.append("tracking.enabled=false")
-    params = load_params(args.params, overrides)
+    params = params_from_args(args, "tokenize", {"workers": args.workers})
     metrics = run_tokenize(params)
     write_metrics(params.tokenize.metrics, metrics)
     print(format_summary(metrics))
