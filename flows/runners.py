@@ -29,7 +29,12 @@ def task_runner_for(runner: str, workers: int, address: str = "") -> Any:
             }
         )
     if runner == "ray":
-        from prefect_ray import RayTaskRunner
-
+        try:
+            from prefect_ray import RayTaskRunner
+        except ImportError:
+            raise ImportError(
+                "runner: ray needs the prefect-ray package (pip install prefect-ray); "
+                "it is not installed with warc2gpt"
+            ) from None
         return RayTaskRunner(address=address or None)
     raise ValueError(f"unknown task runner {runner!r}: expected threads, processes, dask or ray")

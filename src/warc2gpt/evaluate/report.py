@@ -87,6 +87,12 @@ def render_markdown(
     lines.append("")
     if curves_file:
         lines += ["## Loss curves", "", f"![loss curves]({curves_file})", ""]
+    lines += [
+        "Interactive training and validation curves: `dvc plots show`, then open "
+        "[dvc_plots/index.html](../dvc_plots/index.html) (renders offline); compare experiments "
+        "with `dvc plots diff`.",
+        "",
+    ]
     if samples:
         lines += ["## Samples", ""]
         for sample in samples:
