@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import pytest
+from filter_inputs import doc, dolma_text
 
 from warc2gpt.config import C4QualitySettings
 from warc2gpt.curate.filters.c4_quality import C4QualityFilter
-from warc2gpt.documents import Document
 
 FILTER = C4QualityFilter(C4QualitySettings())
 PROSE = [
@@ -19,16 +16,6 @@ PROSE = [
     "In winter the storms lasted for days and the spray reached the lamp.",
     "His log records every vessel that passed between 1871 and 1903.",
 ]
-
-
-def doc(text: str) -> Document:
-    return Document(id="t", url="https://example.com/", text=text)
-
-
-def dolma_text(shared_data, name: str, index: int) -> str:
-    path = shared_data / "text/dolma_cc_samples" / name
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return json.loads(handle.readlines()[index])["text"]
 
 
 def test_keeps_a_real_article_and_drops_its_boilerplate_lines(shared_data):

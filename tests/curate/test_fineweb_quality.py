@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import pytest
+from filter_inputs import doc, dolma_text
 
 from warc2gpt.config import FineWebQualitySettings
 from warc2gpt.curate.filters.fineweb_quality import FineWebQualityFilter
-from warc2gpt.documents import Document
 
 FILTER = FineWebQualityFilter(FineWebQualitySettings())
 LINES = [
@@ -17,16 +14,6 @@ LINES = [
     "Its apple trees still give fruit every autumn, mostly russets and pippins.",
     "Volunteers prune them each February and press the harvest into cider.",
 ]
-
-
-def doc(text: str) -> Document:
-    return Document(id="t", url="https://example.com/", text=text)
-
-
-def dolma_text(shared_data, name: str, index: int) -> str:
-    path = shared_data / "text/dolma_cc_samples" / name
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return json.loads(handle.readlines()[index])["text"]
 
 
 def test_keeps_a_real_article(shared_data):

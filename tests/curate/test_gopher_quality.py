@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import zipfile
 
 import pytest
+from filter_inputs import doc, dolma_text
 
 from warc2gpt.config import GopherQualitySettings
 from warc2gpt.curate.filters.gopher_quality import GopherQualityFilter
-from warc2gpt.documents import Document
 
 FILTER = GopherQualityFilter(GopherQualitySettings())
 SENTENCE = (
     "The ship sailed to the harbour with a cargo of wool and salt for the market."  # 15 words
 )
 PARAGRAPH = " ".join([SENTENCE] * 4)  # 64 words: 15 and a period, four times
-
-
-def doc(text: str) -> Document:
-    return Document(id="t", url="https://example.com/", text=text)
-
-
-def dolma_text(shared_data, name: str, index: int) -> str:
-    path = shared_data / "text/dolma_cc_samples" / name
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return json.loads(handle.readlines()[index])["text"]
 
 
 def test_keeps_a_real_article(shared_data):

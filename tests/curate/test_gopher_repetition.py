@@ -3,17 +3,15 @@ the fast n-gram counts against a plain reading of the definitions."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import zipfile
 from collections import Counter
 
 import pytest
+from filter_inputs import doc, dolma_text
 
 from warc2gpt.config import ConfigError, GopherRepetitionSettings
 from warc2gpt.curate.filters.gopher_repetition import GopherRepetitionFilter, NGrams
 from warc2gpt.curate.text import split_words
-from warc2gpt.documents import Document
 
 FILTER = GopherRepetitionFilter(GopherRepetitionSettings())
 PROSE = (
@@ -22,16 +20,6 @@ PROSE = (
     "a thin film of brine between the ice and the road. Sand gives tyres and boots something "
     "to grip when the temperature is too low for salt to work."
 )
-
-
-def doc(text: str) -> Document:
-    return Document(id="t", url="https://example.com/", text=text)
-
-
-def dolma_text(shared_data, name: str, index: int) -> str:
-    path = shared_data / "text/dolma_cc_samples" / name
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return json.loads(handle.readlines()[index])["text"]
 
 
 def test_keeps_a_real_article(shared_data):
