@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One GPU session: the card, training throughput of the 124M config at sequence 1024 and 2048,
+# One GPU session: the card, training throughput of the 124M preset at sequence 1024 and 2048
+# (and with an FP8 head, and with a float32 residual stream at 1024),
 # then a short real-data run of `python -m warc2gpt.train` on token shards in $DATA.
 # Usage (repository root): OUT=out DATA=.gpu_data/tokens bash benchmarks/gpu_check.sh
 set -uo pipefail
@@ -12,9 +13,15 @@ export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi | tee "$OUT/nvidia-smi.txt"
 python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)"
 
-echo "== throughput: 124M, bf16, compiled, 32768 tokens per step"
-timeout 150 python3 benchmarks/train_throughput.py --seq 1024 2048 --steps 20 --warmup 6 \
+echo "== throughput: the preset (bf16 residual stream, no softcap), 65536 tokens per step"
+timeout 170 python3 benchmarks/train_throughput.py --seq 1024 2048 --steps 20 --warmup 6 \
   2>&1 | tee "$OUT/throughput.txt"
+echo "== the preset with an FP8 output head"
+timeout 100 python3 benchmarks/train_throughput.py --seq 1024 --steps 20 --warmup 6 \
+  --set train.fp8_head=true 2>&1 | tee "$OUT/throughput_fp8.txt"
+echo "== the preset with a float32 residual stream (for comparison)"
+timeout 100 python3 benchmarks/train_throughput.py --seq 1024 --steps 20 --warmup 6 \
+  --set train.bf16_residual=false 2>&1 | tee "$OUT/throughput_fp32_residual.txt"
 
 echo "== real-data run: $TRAIN_STEPS steps on $DATA"
 rm -rf artifacts metrics plots

@@ -1,11 +1,14 @@
 """Training throughput: tokens/s, MFU and peak memory of our training step on random tokens.
 
-`python benchmarks/train_throughput.py` times the GPT-2 124M-class config (12 layers, 768 wide,
-vocabulary 50257) at sequence 1024 and 2048 with 32,768 tokens per step: forward, backward,
-gradient clipping and a fused AdamW step, bf16 autocast and torch.compile on CUDA. FLOPs per
-token are counted as nanoGPT does (6N + 12·L·H·Q·T); MFU is given against the bf16 matmul peak
-measured on the card and against 989 TFLOP/s (H100/H200 dense bf16). On a CPU, pass a tiny
-shape (e.g. `--depth 2 --n-embd 128 --seq 64 128 --batch-tokens 2048`) to check the script.
+`python benchmarks/train_throughput.py` times the GPU preset (presets/gpt2-124m.yaml over
+params.yaml: 12 layers, 768 wide, vocabulary 50257) at sequence 1024 and 2048 with 65,536 tokens
+per step: forward, backward, gradient clipping and a fused AdamW step, bf16 autocast and
+torch.compile on CUDA, with the preset's precision switches. `--set train.KEY=VALUE` changes any
+setting (e.g. `--set train.fp8_head=true`, `--set train.logit_softcap=15`). FLOPs per token are
+counted as nanoGPT does (6N + 12·L·H·Q·T); MFU is given against the bf16 matmul peak measured on
+the card and against 989 TFLOP/s (H100/H200 dense bf16). Steps are timed with CUDA events and
+no host synchronisation between them, as in training. On a CPU, pass a tiny shape (e.g.
+`--set train.depth=2 --set train.n_embd=128 --seq 64 128 --batch-tokens 2048`) to check the script.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import torch
 
 from warc2gpt.config import TrainSettings
 from warc2gpt.model.gpt import GPT
-from warc2gpt.train.loop import build_optimizers, model_config
+from warc2gpt.train.command import load_train_params
+from warc2gpt.train.loop import build_optimizers, configure_precision, model_config
 
 DATASHEET_TFLOPS = 989.0
 
@@ -54,10 +58,14 @@ def bench_one(
     config = model_config(settings, vocab)
     torch.manual_seed(0)
     raw = GPT(config).to(device)
+    cuda = device.type == "cuda"
+    use_bf16 = settings.dtype == "bfloat16" or (settings.dtype == "auto" and cuda)
+    configure_precision(raw, settings, device, use_bf16)
     optimizers = build_optimizers(raw, settings, device)
     model = torch.compile(raw) if compile_model else raw
-    cuda = device.type == "cuda"
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+    )
     batch = batch_tokens // settings.sequence_len
     # A few distinct random batches, rotated, so no step reads the same cached input.
     data = [
@@ -81,16 +89,18 @@ def bench_one(
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats(device)
     warm_s = time.perf_counter() - t0
-    times = []
-    for i in range(steps):
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
+    if cuda:
+        # One event before each step and one after the last; the host never waits in between.
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(steps + 1)]
+        events[0].record()
+        for i in range(steps):
             step(i)
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
+            events[i + 1].record()
+        events[-1].synchronize()
+        times = [a.elapsed_time(b) / 1e3 for a, b in zip(events[:-1], events[1:], strict=True)]
+    else:
+        times = []
+        for i in range(steps):
             t = time.perf_counter()
             step(i)
             times.append(time.perf_counter() - t)
@@ -112,14 +122,14 @@ def bench_one(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--depth", type=int, default=12)
-    parser.add_argument("--n-embd", type=int, default=768)
-    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--preset", default="presets/gpt2-124m.yaml", help="'' for none")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="train.KEY=VALUE"
+    )
     parser.add_argument("--vocab", type=int, default=50257)
     parser.add_argument("--seq", type=int, nargs="+", default=[1024, 2048])
-    parser.add_argument("--batch-tokens", type=int, default=32768, help="tokens per step")
-    parser.add_argument("--softcap", type=float, default=15.0)
-    parser.add_argument("--optimizer", choices=["adamw", "muon"], default="adamw")
+    parser.add_argument("--batch-tokens", type=int, default=65536, help="tokens per step")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -152,17 +162,15 @@ def main() -> None:
         }[args.sdpa]
         sdpa_kernel(backend).__enter__()  # for the whole process
         print(f"attention kernel: {args.sdpa}")
+    base = load_train_params(args.params, args.preset or None, args.overrides).train
+    print(
+        f"settings: depth {base.depth}, n_embd {base.n_embd or 64 * base.depth}, "
+        f"softcap {base.logit_softcap:g}, bf16_residual {base.bf16_residual}, "
+        f"fp8_head {base.fp8_head}, optimizer {base.optimizer}"
+    )
     rows = []
     for seq in args.seq:
-        settings = replace(
-            TrainSettings(),
-            depth=args.depth,
-            n_embd=args.n_embd,
-            head_dim=args.head_dim,
-            sequence_len=seq,
-            optimizer=args.optimizer,
-            logit_softcap=args.softcap,
-        )
+        settings = replace(base, sequence_len=seq)
         row = bench_one(
             settings,
             args.vocab,
@@ -170,7 +178,7 @@ def main() -> None:
             args.steps,
             args.warmup,
             device,
-            compile_model=cuda and not args.no_compile,
+            compile_model=cuda and base.compile and not args.no_compile,
         )
         rows.append(row)
         print(

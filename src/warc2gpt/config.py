@@ -371,6 +371,10 @@ class TrainSettings:
     log_every: int = bounded(10, ge=1, doc="steps between MLflow metric logs")
     device: str = "auto"  # auto | cpu | cuda
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"  # auto: bf16 autocast on CUDA
+    # Under bf16 autocast: carry the residual stream in bf16 (the weights stay float32).
+    bf16_residual: bool = True
+    # The output head's products in FP8 (GPUs of compute capability 8.9+, e.g. H100/H200).
+    fp8_head: bool = False
     compile: bool = True  # torch.compile on CUDA; CPU runs eager
     peak_tflops: float = bounded(989.0, gt=0, doc="per-GPU peak for MFU (H100/H200 bf16 dense)")
 

@@ -104,3 +104,31 @@ def test_bad_shapes_fail_clearly():
         tiny(n_embd=30)
     with pytest.raises(ValueError, match="multiple of n_kv_head"):
         tiny(n_kv_head=3)
+
+
+def test_bf16_residual_stream_under_autocast():
+    config = tiny()
+    model = randomized(config, seed=2)
+    idx = torch.randint(0, config.vocab_size, (2, 16))
+    seen = []
+    model.blocks[1].register_forward_pre_hook(lambda _m, args: seen.append(args[0].dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        wide = model(idx, targets=idx)
+        model.residual_dtype = torch.bfloat16
+        narrow = model(idx, targets=idx)
+    assert seen == [torch.float32, torch.bfloat16]
+    assert model.wte.weight.dtype == torch.float32  # the weights are not touched
+    assert narrow.item() == pytest.approx(wide.item(), rel=0.02)
+    narrow.backward()
+    assert model.wte.weight.grad is not None and model.wte.weight.grad.abs().sum() > 0
+
+
+def test_fp8_head_is_close_to_the_plain_head():
+    config = tiny(n_embd=32)
+    model = randomized(config, seed=3)
+    idx = torch.randint(0, config.vocab_size, (2, 16))
+    plain = model(idx, targets=idx)
+    model.fp8_head = True
+    fp8 = model(idx, targets=idx)
+    assert fp8.item() == pytest.approx(plain.item(), rel=0.05)
+    assert model(idx).shape == (2, 16, config.vocab_size)

@@ -88,3 +88,33 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_settings, tmp_path):
     )
     # Same windows per step, split in two micro-batches: equal up to float summation order.
     assert losses(accum) == pytest.approx(losses(big), rel=1e-5)
+
+
+def test_fp8_head_trains_like_the_plain_head(tiny_settings, tmp_path):
+    plain = train(replace(tiny_settings, steps=40, eval_every=0), progress=False)
+    fp8 = train(
+        replace(
+            tiny_settings,
+            steps=40,
+            eval_every=0,
+            fp8_head=True,
+            checkpoint_dir=str(tmp_path / "fp8"),
+            output=str(tmp_path / "fp8_model"),
+        ),
+        progress=False,
+    )
+    assert losses(fp8)[-1] < losses(fp8)[0] - 1.0
+    assert fp8["val_loss"] == pytest.approx(plain["val_loss"], rel=0.1)
+    # The exported model carries no run switch: it loads with the plain head.
+    assert ckpt.load_model(str(tmp_path / "fp8_model")).fp8_head is False
+
+
+def test_fp8_head_on_a_device_without_fp8_is_a_clear_error(tiny_settings):
+    from warc2gpt.model.gpt import GPT
+    from warc2gpt.train.loop import configure_precision, model_config
+
+    model = GPT(model_config(tiny_settings, 64))
+    with pytest.raises(ValueError, match="train.fp8_head is on but FP8 products are not"):
+        configure_precision(
+            model, replace(tiny_settings, fp8_head=True), torch.device("mps"), False
+        )

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from warc2gpt.model.fp8 import fp8_linear
+
 
 @dataclass
 class GPTConfig:
@@ -176,9 +178,19 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    """The model. Two precision switches belong to the run, not the weights (never saved):
+
+    - `residual_dtype`: the dtype the residual stream is carried in (None: as the embedding
+      gives it, float32). bf16 under bf16 autocast halves the bytes every norm and residual add
+      moves; the weights stay float32.
+    - `fp8_head`: the output head's products run in FP8 (see `warc2gpt.model.fp8`).
+    """
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
+        self.residual_dtype: torch.dtype | None = None
+        self.fp8_head = False
         self.wte = nn.Embedding(config.padded_vocab_size, config.n_embd)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.lm_head = nn.Linear(config.n_embd, config.padded_vocab_size, bias=False)
@@ -256,11 +268,14 @@ class GPT(nn.Module):
             dtype = torch.get_autocast_dtype(idx.device.type)
             cos, sin = cos.to(dtype), sin.to(dtype)
         x = norm(self.wte(idx))
+        if self.residual_dtype is not None:
+            x = x.to(self.residual_dtype)
         for block in self.blocks:
             x = block(x, cos, sin, kv_cache)
         if kv_cache is not None:
             kv_cache.advance(T)
-        logits = self.lm_head(norm(x))
+        x = norm(x)
+        logits = fp8_linear(x, self.lm_head.weight) if self.fp8_head else self.lm_head(x)
         cap = self.config.logit_softcap
         if targets is None:
             logits = logits[..., : self.config.vocab_size].float()

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from warc2gpt.config import TrackingSettings, TrainSettings
+from warc2gpt.model.fp8 import fp8_supported
 from warc2gpt.model.gpt import GPT, GPTConfig
 from warc2gpt.train import checkpoint as ckpt
 from warc2gpt.train import distributed as dist
@@ -74,6 +75,18 @@ def grad_accum_steps(settings: TrainSettings, world_size: int) -> int:
             f"x {world_size} = {per_pass}"
         )
     return total // per_pass
+
+
+def configure_precision(
+    model: GPT, settings: TrainSettings, device: torch.device, use_bf16: bool
+) -> None:
+    """The run's precision switches on the model: bf16 residual stream, FP8 head."""
+    model.residual_dtype = torch.bfloat16 if use_bf16 and settings.bf16_residual else None
+    if settings.fp8_head:
+        ok, why = fp8_supported(device)
+        if not ok:
+            raise ValueError(f"train.fp8_head is on but {why}: set train.fp8_head: false")
+    model.fp8_head = settings.fp8_head
 
 
 def build_optimizers(
@@ -275,6 +288,7 @@ def _train(
 
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
     raw_model = GPT(config).to(device)
+    configure_precision(raw_model, settings, device, use_bf16)
     optimizers = build_optimizers(raw_model, settings, device)
     identity = run_identity(settings, config, tokens_per_step)
 
