@@ -14,7 +14,6 @@ no host synchronisation between them, as in training. On a CPU, pass a tiny shap
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import time
 from dataclasses import replace
@@ -59,13 +58,9 @@ def bench_one(
     torch.manual_seed(0)
     raw = GPT(config).to(device)
     cuda = device.type == "cuda"
-    use_bf16 = settings.dtype == "bfloat16" or (settings.dtype == "auto" and cuda)
-    configure_precision(raw, settings, device, use_bf16)
+    autocast = configure_precision(raw, settings, device)
     optimizers = build_optimizers(raw, settings, device)
     model = torch.compile(raw) if compile_model else raw
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    )
     batch = batch_tokens // settings.sequence_len
     # A few distinct random batches, rotated, so no step reads the same cached input.
     data = [

@@ -115,6 +115,4 @@ def test_fp8_head_on_a_device_without_fp8_is_a_clear_error(tiny_settings):
 
     model = GPT(model_config(tiny_settings, 64))
     with pytest.raises(ValueError, match="train.fp8_head is on but FP8 products are not"):
-        configure_precision(
-            model, replace(tiny_settings, fp8_head=True), torch.device("mps"), False
-        )
+        configure_precision(model, replace(tiny_settings, fp8_head=True), torch.device("mps"))

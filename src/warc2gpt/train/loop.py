@@ -78,15 +78,23 @@ def grad_accum_steps(settings: TrainSettings, world_size: int) -> int:
 
 
 def configure_precision(
-    model: GPT, settings: TrainSettings, device: torch.device, use_bf16: bool
-) -> None:
-    """The run's precision switches on the model: bf16 residual stream, FP8 head."""
+    model: GPT, settings: TrainSettings, device: torch.device
+) -> contextlib.AbstractContextManager:
+    """Set the run's precision switches on the model; return the autocast context for its steps.
+
+    bf16 autocast where train.dtype asks for it (auto: on CUDA), with the residual stream in bf16
+    unless train.bf16_residual is off; the FP8 head where train.fp8_head is on and the device can.
+    """
+    use_bf16 = settings.dtype == "bfloat16" or (settings.dtype == "auto" and device.type == "cuda")
     model.residual_dtype = torch.bfloat16 if use_bf16 and settings.bf16_residual else None
     if settings.fp8_head:
         ok, why = fp8_supported(device)
         if not ok:
             raise ValueError(f"train.fp8_head is on but {why}: set train.fp8_head: false")
     model.fp8_head = settings.fp8_head
+    if use_bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def build_optimizers(
@@ -256,10 +264,6 @@ def _train(
     cuda = device.type == "cuda"
     if cuda:
         torch.set_float32_matmul_precision("high")  # TF32 for any float32 matmul left
-    use_bf16 = settings.dtype == "bfloat16" or (settings.dtype == "auto" and cuda)
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    )
 
     config = model_config(settings, resolve_vocab_size(settings))
     grad_accum = grad_accum_steps(settings, info.world_size)
@@ -288,7 +292,7 @@ def _train(
 
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
     raw_model = GPT(config).to(device)
-    configure_precision(raw_model, settings, device, use_bf16)
+    autocast = configure_precision(raw_model, settings, device)
     optimizers = build_optimizers(raw_model, settings, device)
     identity = run_identity(settings, config, tokens_per_step)
 
