@@ -132,3 +132,23 @@ def test_fp8_head_is_close_to_the_plain_head():
     fp8 = model(idx, targets=idx)
     assert fp8.item() == pytest.approx(plain.item(), rel=0.05)
     assert model(idx).shape == (2, 16, config.vocab_size)
+
+
+def test_training_forward_compiles_as_one_graph():
+    # A graph break would split the compiled step on GPU; fullgraph=True makes it an error.
+    config = tiny(logit_softcap=0.0)
+    model = randomized(config, seed=4).train()
+    model.residual_dtype, model.fp8_head = torch.bfloat16, True
+    compiled = torch.compile(model, fullgraph=True)
+    idx = torch.randint(0, config.vocab_size, (2, 32))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = compiled(idx, targets=idx)
+    loss.backward()
+    grad = model.lm_head.weight.grad.clone()
+    model.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        eager = model(idx, targets=idx)
+    eager.backward()
+    assert loss.item() == pytest.approx(eager.item(), rel=0.01)
+    ref = model.lm_head.weight.grad
+    assert ((grad - ref).norm() / ref.norm()).item() < 0.1
