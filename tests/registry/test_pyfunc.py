@@ -51,6 +51,23 @@ def test_champion_loads_and_generates(
     assert capsys.readouterr().out == PROMPT + expected + "\n"
 
 
+def test_saved_serving_example_is_a_valid_request(
+    project, register_with_bpb, tracking_uri, model_name, monkeypatch
+) -> None:
+    from mlflow.models import validate_serving_input
+    from mlflow.models.utils import load_serving_example
+
+    register_with_bpb(project(), 1.5)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    uri = f"models:/{model_name}@champion"
+    example = load_serving_example(uri)
+    assert json.loads(example)["dataframe_split"]["data"] == [["The"]]
+    # What `mlflow models serve` would answer to it: one continuation of the prompt.
+    [text] = validate_serving_input(uri, example)
+    assert isinstance(text, str) and text
+
+
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_invocations(
     make_project, register_with_bpb, mlflow_server, expected, launch, mlflow_executable

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
@@ -160,7 +161,8 @@ def log_gpt_model(
             artifacts={key: str(path) for key, path in staged.items()},
             code_paths=[str(_package_copy(Path(tmp) / "code"))],
             signature=signature(generation),
-            input_example=None,
+            # A short request, shown in the UI and saved as serving_input_example.json.
+            input_example=(pd.DataFrame({"prompt": ["The"]}), {"max_new_tokens": 8}),
             pip_requirements=pip_requirements(),
             tags=tags,
             params=params,
