@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             params={"train": asdict(params.train)},
             progress=not args.quiet,
         )
-    except (LoaderError, CheckpointError, FileNotFoundError) as exc:
+    except (LoaderError, CheckpointError, FileNotFoundError, FloatingPointError) as exc:
         print(f"warc2gpt train: {exc}", file=sys.stderr)
         return 1
     if master:

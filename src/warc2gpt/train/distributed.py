@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from warc2gpt.config import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -41,7 +43,9 @@ def resolve_device(choice: str, info: DistInfo) -> torch.device:
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("train.device is cuda but no CUDA GPU is visible to torch")
+            raise ConfigError(
+                "train.device is cuda but torch sees no CUDA GPU: set train.device: auto or cpu"
+            )
         return torch.device("cuda", info.local_rank)
     return torch.device(choice)
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from warc2gpt.config import TrackingSettings, TrainSettings
+from warc2gpt.config import ConfigError, TrackingSettings, TrainSettings
 from warc2gpt.model.fp8 import fp8_supported
 from warc2gpt.model.gpt import GPT, GPTConfig
 from warc2gpt.train import checkpoint as ckpt
@@ -50,26 +50,29 @@ def model_config(settings: TrainSettings, vocab_size: int) -> GPTConfig:
     """The GPT shape from the `depth` dial and its optional overrides."""
     n_embd = settings.n_embd or 64 * settings.depth
     if n_embd % settings.head_dim:
-        raise ValueError(
+        raise ConfigError(
             f"train.n_embd {n_embd} is not a multiple of train.head_dim {settings.head_dim}"
         )
     n_head = n_embd // settings.head_dim
-    return GPTConfig(
-        vocab_size=vocab_size,
-        sequence_len=settings.sequence_len,
-        n_layer=settings.depth,
-        n_head=n_head,
-        n_kv_head=settings.n_kv_head or n_head,
-        n_embd=n_embd,
-        logit_softcap=settings.logit_softcap,
-    )
+    try:
+        return GPTConfig(
+            vocab_size=vocab_size,
+            sequence_len=settings.sequence_len,
+            n_layer=settings.depth,
+            n_head=n_head,
+            n_kv_head=settings.n_kv_head or n_head,
+            n_embd=n_embd,
+            logit_softcap=settings.logit_softcap,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"train settings give no valid model: {exc}") from None
 
 
 def grad_accum_steps(settings: TrainSettings, world_size: int) -> int:
     per_pass = settings.device_batch_size * settings.sequence_len * world_size
     total = settings.total_batch_tokens or per_pass
     if total % per_pass:
-        raise ValueError(
+        raise ConfigError(
             f"train.total_batch_tokens {total} is not a multiple of device_batch_size x "
             f"sequence_len x processes = {settings.device_batch_size} x {settings.sequence_len} "
             f"x {world_size} = {per_pass}"
@@ -90,7 +93,7 @@ def configure_precision(
     if settings.fp8_head:
         ok, why = fp8_supported(device)
         if not ok:
-            raise ValueError(f"train.fp8_head is on but {why}: set train.fp8_head: false")
+            raise ConfigError(f"train.fp8_head is on but {why}: set train.fp8_head: false")
     model.fp8_head = settings.fp8_head
     if use_bf16:
         return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -1,0 +1,36 @@
+"""`python -m warc2gpt.train`: settings that cannot train give one clear line and exit 2."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+import pytest
+import torch
+import yaml
+
+from warc2gpt.train.__main__ import main
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.n_kv_head=3", "train settings give no valid model: n_head 2 is not a multiple"),
+        ("train.total_batch_tokens=100", "train.total_batch_tokens 100 is not a multiple of"),
+        ("train.head_dim=24", "train.n_embd 32 is not a multiple of train.head_dim 24"),
+    ],
+)
+def test_unusable_settings_are_one_line_errors(tiny_settings, tmp_path, capsys, override, message):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": asdict(tiny_settings)}))
+    assert main(["--params", str(params), "--quiet", "--set", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("warc2gpt train: configuration error: ")
+    assert message in err and "\n" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_asking_for_a_missing_gpu_says_what_to_set(tiny_settings, tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": asdict(replace(tiny_settings, device="cuda"))}))
+    assert main(["--params", str(params), "--quiet"]) == 2
+    assert "train.device is cuda but torch sees no CUDA GPU" in capsys.readouterr().err
