@@ -23,7 +23,12 @@ import torch
 from warc2gpt.config import TrainSettings
 from warc2gpt.model.gpt import GPT
 from warc2gpt.train.command import load_train_params
-from warc2gpt.train.loop import build_optimizers, configure_precision, model_config
+from warc2gpt.train.loop import (
+    build_optimizers,
+    compile_model,
+    configure_precision,
+    model_config,
+)
 
 DATASHEET_TFLOPS = 989.0
 
@@ -52,7 +57,7 @@ def bench_one(
     steps: int,
     warmup: int,
     device: torch.device,
-    compile_model: bool,
+    use_compile: bool,
 ) -> dict:
     config = model_config(settings, vocab)
     torch.manual_seed(0)
@@ -60,7 +65,7 @@ def bench_one(
     cuda = device.type == "cuda"
     autocast = configure_precision(raw, settings, device)
     optimizers = build_optimizers(raw, settings, device)
-    model = torch.compile(raw) if compile_model else raw
+    model = compile_model(raw, settings) if use_compile else raw
     batch = batch_tokens // settings.sequence_len
     # A few distinct random batches, rotated, so no step reads the same cached input.
     data = [
@@ -161,7 +166,7 @@ def main() -> None:
     print(
         f"settings: depth {base.depth}, n_embd {base.n_embd or 64 * base.depth}, "
         f"softcap {base.logit_softcap:g}, bf16_residual {base.bf16_residual}, "
-        f"fp8_head {base.fp8_head}, optimizer {base.optimizer}"
+        f"fp8_head {base.fp8_head}, optimizer {base.optimizer}, compile_mode {base.compile_mode}"
     )
     rows = []
     for seq in args.seq:
@@ -173,7 +178,7 @@ def main() -> None:
             args.steps,
             args.warmup,
             device,
-            compile_model=cuda and base.compile and not args.no_compile,
+            use_compile=cuda and base.compile and not args.no_compile,
         )
         rows.append(row)
         print(

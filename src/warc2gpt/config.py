@@ -376,6 +376,11 @@ class TrainSettings:
     # The output head's products in FP8 (GPUs of compute capability 8.9+, e.g. H100/H200).
     fp8_head: bool = False
     compile: bool = True  # torch.compile on CUDA; CPU runs eager
+    # torch.compile's mode: max-autotune(-no-cudagraphs) searches kernel configurations at
+    # start-up (minutes) for a faster step; reduce-overhead replays CUDA graphs.
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = "default"
     peak_tflops: float = bounded(989.0, gt=0, doc="per-GPU peak for MFU (H100/H200 bf16 dense)")
 
 

@@ -116,3 +116,15 @@ def test_fp8_head_on_a_device_without_fp8_is_a_clear_error(tiny_settings):
     model = GPT(model_config(tiny_settings, 64))
     with pytest.raises(ValueError, match="train.fp8_head is on but FP8 products are not"):
         configure_precision(model, replace(tiny_settings, fp8_head=True), torch.device("mps"))
+
+
+def test_compiled_model_serves_a_second_batch_shape(tiny_settings):
+    from warc2gpt.model.gpt import GPT
+    from warc2gpt.train.loop import compile_model, model_config
+
+    torch.manual_seed(0)
+    model = GPT(model_config(tiny_settings, 64))
+    compiled = compile_model(model, tiny_settings)
+    for batch in (4, 3):  # a short last validation batch after full ones
+        x = torch.randint(0, 64, (batch, 16))
+        torch.testing.assert_close(compiled(x, targets=x), model(x, targets=x))

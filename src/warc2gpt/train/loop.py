@@ -100,6 +100,12 @@ def configure_precision(
     return contextlib.nullcontext()
 
 
+def compile_model(model: torch.nn.Module, settings: TrainSettings) -> torch.nn.Module:
+    """torch.compile in train.compile_mode, for fixed shapes: a new batch shape (a short last
+    validation batch) gets its own specialised graph instead of turning every graph dynamic."""
+    return torch.compile(model, mode=settings.compile_mode, dynamic=False)
+
+
 def build_optimizers(
     model: GPT, settings: TrainSettings, device: torch.device
 ) -> list[torch.optim.Optimizer]:
@@ -316,7 +322,7 @@ def _train(
 
     model: torch.nn.Module = raw_model
     if cuda and settings.compile:
-        model = torch.compile(model)
+        model = compile_model(model, settings)
     if info.is_distributed:
         from torch.nn.parallel import DistributedDataParallel
 
