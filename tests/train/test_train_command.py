@@ -17,12 +17,14 @@ from warc2gpt.train.__main__ import main
         ("train.n_kv_head=3", "train settings give no valid model: n_head 2 is not a multiple"),
         ("train.total_batch_tokens=100", "train.total_batch_tokens 100 is not a multiple of"),
         ("train.head_dim=24", "train.n_embd 32 is not a multiple of train.head_dim 24"),
+        ("train.fp8_head=true train.n_embd=24 train.head_dim=8", "width divisible by 16"),
     ],
 )
 def test_unusable_settings_are_one_line_errors(tiny_settings, tmp_path, capsys, override, message):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"train": asdict(tiny_settings)}))
-    assert main(["--params", str(params), "--quiet", "--set", override]) == 2
+    sets = [arg for item in override.split() for arg in ("--set", item)]
+    assert main(["--params", str(params), "--quiet", *sets]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("warc2gpt train: configuration error: ")
     assert message in err and "\n" not in err

@@ -94,6 +94,10 @@ def configure_precision(
         ok, why = fp8_supported(device)
         if not ok:
             raise ConfigError(f"train.fp8_head is on but {why}: set train.fp8_head: false")
+        if model.config.n_embd % 16:
+            raise ConfigError(
+                f"train.fp8_head needs a width divisible by 16, n_embd is {model.config.n_embd}"
+            )
     model.fp8_head = settings.fp8_head
     if use_bf16:
         return torch.autocast(device.type, dtype=torch.bfloat16)
