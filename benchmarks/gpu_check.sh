@@ -15,10 +15,10 @@ nvidia-smi | tee "$OUT/nvidia-smi.txt"
 python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)"
 
 echo "== throughput: the preset (bf16 residual stream, no softcap), 65536 tokens per step"
-timeout 170 python3 benchmarks/train_throughput.py --seq 1024 2048 --steps 20 --warmup 6 \
+timeout 180 python3 benchmarks/train_throughput.py --seq 1024 2048 --steps 20 --warmup 6 --profile 3 \
   2>&1 | tee "$OUT/throughput.txt"
 echo "== the preset with an FP8 output head"
-timeout 100 python3 benchmarks/train_throughput.py --seq 1024 --steps 20 --warmup 6 \
+timeout 110 python3 benchmarks/train_throughput.py --seq 1024 --steps 20 --warmup 6 --profile 3 \
   --set train.fp8_head=true 2>&1 | tee "$OUT/throughput_fp8.txt"
 if [ "${COMPARE_FP32_RESIDUAL:-0}" = 1 ]; then
   echo "== the preset with a float32 residual stream"

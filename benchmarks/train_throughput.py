@@ -50,6 +50,57 @@ def measure_matmul_tflops(device: torch.device, n: int = 8192, reps: int = 10) -
     return 2 * n**3 / statistics.median(times) / 1e12
 
 
+# Kernel-name patterns of each kind of GPU work, first match wins.
+KERNEL_KINDS = (
+    ("matmul", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "scaled_mm", "addmm", "aten::mm")),
+    ("attention", ("flash", "fmha", "attention", "cudnn")),
+    ("optimizer", ("multi_tensor", "adam", "foreach", "norm_kernel")),
+    ("communication", ("nccl", "allreduce", "gloo")),
+    ("fused (compiled)", ("triton",)),
+)
+
+
+def kernel_kind(name: str) -> str:
+    low = name.lower()
+    for kind, patterns in KERNEL_KINDS:
+        if any(p in low for p in patterns):
+            return kind
+    return "other"
+
+
+def print_kernel_shares(step, n: int, cuda: bool) -> None:
+    """Profile `n` steps; print where the device time goes by kind, then the top kernels."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for i in range(n):
+            step(i)
+        if cuda:
+            torch.cuda.synchronize()
+
+    def self_time(evt) -> float:
+        if cuda:
+            return getattr(evt, "self_device_time_total", None) or evt.self_cuda_time_total
+        return evt.self_cpu_time_total
+
+    events = [e for e in prof.key_averages() if self_time(e) > 0]
+    if cuda:  # kernels only: their times add up to the device's busy time
+        events = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    total = sum(self_time(e) for e in events) or 1.0
+    kinds: dict[str, float] = {}
+    for e in events:
+        kinds[kernel_kind(e.key)] = kinds.get(kernel_kind(e.key), 0.0) + self_time(e)
+    where = "device" if cuda else "CPU"
+    print(f"\n  {where} time per step by kind ({n} profiled steps):")
+    for kind, t in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        print(f"    {kind:<18} {t / n / 1e3:8.2f} ms  {t / total:6.1%}")
+    print("  top kernels:")
+    for e in sorted(events, key=self_time, reverse=True)[:12]:
+        t = self_time(e)
+        print(f"    {t / n / 1e3:8.2f} ms  {t / total:6.1%}  x{e.count // n:<4} {e.key[:90]}")
+
+
 def bench_one(
     settings: TrainSettings,
     vocab: int,
@@ -58,6 +109,7 @@ def bench_one(
     warmup: int,
     device: torch.device,
     use_compile: bool,
+    profile_steps: int = 0,
 ) -> dict:
     config = model_config(settings, vocab)
     torch.manual_seed(0)
@@ -106,6 +158,8 @@ def bench_one(
             times.append(time.perf_counter() - t)
     median = statistics.median(times)
     tokens_per_s = batch * settings.sequence_len / median
+    if profile_steps:
+        print_kernel_shares(step, profile_steps, cuda)
     return {
         "seq": settings.sequence_len,
         "batch": batch,
@@ -134,6 +188,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="profile N steps: time by kernel kind"
+    )
     parser.add_argument(
         "--sdpa",
         choices=["auto", "flash", "cudnn", "efficient"],
@@ -179,6 +236,7 @@ def main() -> None:
             args.warmup,
             device,
             use_compile=cuda and base.compile and not args.no_compile,
+            profile_steps=args.profile,
         )
         rows.append(row)
         print(
