@@ -2,7 +2,8 @@
 # One GPU session in about 8 minutes: the card; training throughput of the 124M preset at
 # sequence 1024 and 2048, and at 1024 with an FP8 output head; then two short real-data runs of
 # `python -m warc2gpt.train` on token shards in $DATA (plain head, FP8 head) to compare losses.
-# Usage (repository root): OUT=out DATA=.gpu_data/tokens bash benchmarks/gpu_check.sh
+# Usage (repository root): OUT=out DATA=.gpu_data/tokens bash benchmarks/gpu_check.sh, with the
+# shards made beforehand by `python benchmarks/gpu_data.py` and carried to the GPU machine.
 # COMPARE_FP32_RESIDUAL=1 adds a throughput run with the residual stream in float32.
 set -uo pipefail
 OUT=${OUT:-out}
