@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -68,7 +69,7 @@ def kernel_kind(name: str) -> str:
     return "other"
 
 
-def print_kernel_shares(step, n: int, cuda: bool) -> None:
+def print_kernel_shares(step: Callable[[int], None], n: int, cuda: bool) -> None:
     """Profile `n` steps; print where the device time goes by kind, then the top kernels."""
     from torch.profiler import ProfilerActivity, profile
 
