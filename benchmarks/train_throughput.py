@@ -81,9 +81,7 @@ def print_kernel_shares(step: Callable[[int], None], n: int, cuda: bool) -> None
             torch.cuda.synchronize()
 
     def self_time(evt) -> float:
-        if cuda:
-            return getattr(evt, "self_device_time_total", None) or evt.self_cuda_time_total
-        return evt.self_cpu_time_total
+        return evt.self_device_time_total if cuda else evt.self_cpu_time_total
 
     events = [e for e in prof.key_averages() if self_time(e) > 0]
     if cuda:  # kernels only: their times add up to the device's busy time
