@@ -84,8 +84,9 @@ def print_kernel_shares(step: Callable[[int], None], n: int, cuda: bool) -> None
         return evt.self_device_time_total if cuda else evt.self_cpu_time_total
 
     events = [e for e in prof.key_averages() if self_time(e) > 0]
-    if cuda:  # kernels only: their times add up to the device's busy time
-        events = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    if cuda:  # kernels only (where the profiler tells them apart): their times add up
+        kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+        events = kernels or events
     total = sum(self_time(e) for e in events) or 1.0
     kinds: dict[str, float] = {}
     for e in events:
