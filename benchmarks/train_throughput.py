@@ -7,7 +7,8 @@ torch.compile on CUDA, with the preset's precision switches. `--set train.KEY=VA
 setting (e.g. `--set train.fp8_head=true`, `--set train.logit_softcap=15`). FLOPs per token are
 counted as nanoGPT does (6N + 12·L·H·Q·T); MFU is given against the bf16 matmul peak measured on
 the card and against 989 TFLOP/s (H100/H200 dense bf16). Steps are timed with CUDA events and
-no host synchronisation between them, as in training. On a CPU, pass a tiny shape (e.g.
+no host synchronisation between them, so the host's launches overlap the device's work. On a
+CPU, pass a tiny shape (e.g.
 `--set train.depth=2 --set train.n_embd=128 --seq 64 128 --batch-tokens 2048`) to check the script.
 """
 
@@ -90,7 +91,8 @@ def print_kernel_shares(step: Callable[[int], None], n: int, cuda: bool) -> None
     total = sum(self_time(e) for e in events) or 1.0
     kinds: dict[str, float] = {}
     for e in events:
-        kinds[kernel_kind(e.key)] = kinds.get(kernel_kind(e.key), 0.0) + self_time(e)
+        kind = kernel_kind(e.key)
+        kinds[kind] = kinds.get(kind, 0.0) + self_time(e)
     where = "device" if cuda else "CPU"
     print(f"\n  {where} time per step by kind ({n} profiled steps):")
     for kind, t in sorted(kinds.items(), key=lambda kv: -kv[1]):
