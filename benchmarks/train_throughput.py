@@ -4,7 +4,7 @@
 params.yaml: 12 layers, 768 wide, vocabulary 50257) at sequence 1024 and 2048 with 65,536 tokens
 per step: forward, backward, gradient clipping and a fused AdamW step, bf16 autocast and
 torch.compile on CUDA, with the preset's precision switches. `--set train.KEY=VALUE` changes any
-setting (e.g. `--set train.fp8_head=true`, `--set train.logit_softcap=15`). FLOPs per token are
+setting (e.g. `--set train.fp8_head=true`, `--set train.attention=cudnn`). FLOPs per token are
 counted as nanoGPT does (6N + 12·L·H·Q·T); MFU is given against the bf16 matmul peak measured on
 the card and against 989 TFLOP/s (H100/H200 dense bf16). Steps are timed with CUDA events and
 no host synchronisation between them, so the host's launches overlap the device's work. On a
@@ -15,10 +15,12 @@ CPU, pass a tiny shape (e.g.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import torch
 
@@ -26,6 +28,7 @@ from warc2gpt.config import TrainSettings
 from warc2gpt.model.gpt import GPT
 from warc2gpt.train.command import load_train_params
 from warc2gpt.train.loop import (
+    attention_preference,
     build_optimizers,
     compile_model,
     configure_precision,
@@ -55,7 +58,7 @@ def measure_matmul_tflops(device: torch.device, n: int = 8192, reps: int = 10) -
 # Kernel-name patterns of each kind of GPU work, first match wins.
 KERNEL_KINDS = (
     ("matmul", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "scaled_mm", "addmm", "aten::mm")),
-    ("attention", ("flash", "fmha", "attention", "cudnn")),
+    ("attention", ("flash", "fmha", "attention", "cudnn", "sdpa", "dot_do_o", "convert_dq")),
     ("optimizer", ("multi_tensor", "adam", "foreach", "norm_kernel")),
     ("communication", ("nccl", "allreduce", "gloo")),
     ("fused (compiled)", ("triton",)),
@@ -193,12 +196,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="profile N steps: time by kernel kind"
     )
-    parser.add_argument(
-        "--sdpa",
-        choices=["auto", "flash", "cudnn", "efficient"],
-        default="auto",
-        help="attention kernel (auto: PyTorch's choice)",
-    )
+    parser.add_argument("--json", metavar="PATH", help="also write the table's rows as JSON")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -211,35 +209,27 @@ def main() -> None:
     else:
         peak = float("nan")
         print(f"device: cpu, torch {torch.__version__} (no MFU on CPU)")
-    if args.sdpa != "auto":
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        backend = {
-            "flash": SDPBackend.FLASH_ATTENTION,
-            "cudnn": SDPBackend.CUDNN_ATTENTION,
-            "efficient": SDPBackend.EFFICIENT_ATTENTION,
-        }[args.sdpa]
-        sdpa_kernel(backend).__enter__()  # for the whole process
-        print(f"attention kernel: {args.sdpa}")
     base = load_train_params(args.params, args.preset or None, args.overrides).train
     print(
         f"settings: depth {base.depth}, n_embd {base.n_embd or 64 * base.depth}, "
         f"softcap {base.logit_softcap:g}, bf16_residual {base.bf16_residual}, "
-        f"fp8_head {base.fp8_head}, optimizer {base.optimizer}, compile_mode {base.compile_mode}"
+        f"fp8_head {base.fp8_head}, attention {base.attention}, optimizer {base.optimizer}, "
+        f"compile_mode {base.compile_mode}"
     )
     rows = []
     for seq in args.seq:
         settings = replace(base, sequence_len=seq)
-        row = bench_one(
-            settings,
-            args.vocab,
-            args.batch_tokens,
-            args.steps,
-            args.warmup,
-            device,
-            use_compile=cuda and base.compile and not args.no_compile,
-            profile_steps=args.profile,
-        )
+        with attention_preference(settings.attention):
+            row = bench_one(
+                settings,
+                args.vocab,
+                args.batch_tokens,
+                args.steps,
+                args.warmup,
+                device,
+                use_compile=cuda and base.compile and not args.no_compile,
+                profile_steps=args.profile,
+            )
         rows.append(row)
         print(
             f"  seq {seq}: {row['tokens_per_s']:,.0f} tokens/s (warm-up {row['warmup_s']:.0f} s)",
@@ -262,6 +252,14 @@ def main() -> None:
             f"{r['tflops'] / peak:>8.1%} {r['tflops'] / DATASHEET_TFLOPS:>8.1%} "
             f"{r['peak_mem_gib']:>8.1f}"
         )
+    if args.json:
+        rows = [{k: None if v != v else v for k, v in r.items()} for r in rows]  # NaN: none
+        summary = {
+            "settings": asdict(base),
+            "matmul_peak_tflops": peak if cuda else None,
+            "rows": rows,
+        }
+        Path(args.json).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -375,6 +375,9 @@ class TrainSettings:
     bf16_residual: bool = True
     # The output head's products in FP8 (GPUs of compute capability 8.9+, e.g. H100/H200).
     fp8_head: bool = False
+    # The attention kernel to prefer (auto: PyTorch's order); a call the kernel cannot serve
+    # falls back to the next one that can.
+    attention: Literal["auto", "cudnn", "flash", "efficient", "math"] = "auto"
     compile: bool = True  # torch.compile on CUDA; CPU runs eager
     # torch.compile's mode: max-autotune(-no-cudagraphs) searches kernel configurations at
     # start-up (minutes) for a faster step; reduce-overhead replays CUDA graphs.

@@ -128,3 +128,45 @@ def test_compiled_model_serves_a_second_batch_shape(tiny_settings):
     for batch in (4, 3):  # a short last validation batch after full ones
         x = torch.randint(0, 64, (batch, 16))
         torch.testing.assert_close(compiled(x, targets=x), model(x, targets=x))
+
+
+def test_preferred_attention_kernel_is_in_force_for_the_whole_run(
+    tiny_settings, tmp_path, monkeypatch
+):
+    from torch.nn.attention import SDPBackend
+
+    before = torch._C._get_sdp_priority_order()
+    first_choice = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def watched(*args, **kwargs):
+        first_choice.append(torch._C._get_sdp_priority_order()[0])
+        return sdpa(*args, **kwargs)
+
+    auto = train(replace(tiny_settings, steps=6, eval_every=3), progress=False)
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", watched)
+    math = train(
+        replace(
+            tiny_settings,
+            steps=6,
+            eval_every=3,
+            attention="math",
+            checkpoint_dir=str(tmp_path / "math"),
+        ),
+        progress=False,
+    )
+    # Every attention call of the training steps and the evaluations saw the math kernel first.
+    assert first_choice and set(first_choice) == {SDPBackend.MATH.value}
+    assert torch._C._get_sdp_priority_order() == before  # restored after the run
+    assert losses(math) == pytest.approx(losses(auto), rel=1e-4)
+    assert math["val_loss"] == pytest.approx(auto["val_loss"], rel=1e-4)
+
+
+def test_preferring_a_kernel_the_device_lacks_falls_back(tiny_settings, tmp_path):
+    auto = train(replace(tiny_settings, steps=4), progress=False)
+    cudnn = train(
+        replace(tiny_settings, steps=4, attention="cudnn", checkpoint_dir=str(tmp_path / "c")),
+        progress=False,
+    )
+    # No cuDNN on a CPU: the next kernel in line is the one PyTorch picks by default there.
+    assert losses(cudnn) == losses(auto)

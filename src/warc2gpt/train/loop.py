@@ -104,6 +104,27 @@ def configure_precision(
     return contextlib.nullcontext()
 
 
+def attention_preference(kernel: str) -> contextlib.AbstractContextManager:
+    """A context in which scaled_dot_product_attention tries `kernel` (train.attention) first.
+
+    The other kernels stay enabled behind it, so a call the preferred one cannot serve (its
+    shape, dtype or device) runs on the next that can. Entered once around the whole run: under
+    torch.compile the kernel is picked when the graph is traced.
+    """
+    if kernel == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    kernels = {
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "math": SDPBackend.MATH,
+    }
+    first = kernels[kernel]
+    return sdpa_kernel([first] + [k for k in kernels.values() if k != first], set_priority=True)
+
+
 def compile_model(model: torch.nn.Module, settings: TrainSettings) -> torch.nn.Module:
     """torch.compile in train.compile_mode, for fixed shapes: a new batch shape (a short last
     validation batch) gets its own specialised graph instead of turning every graph dynamic."""
@@ -260,7 +281,8 @@ def train(
     device = dist.resolve_device(settings.device, info)
     dist.init_process_group(info, device)
     try:
-        return _train(settings, tracking, info, device, params, progress, stop_after_steps)
+        with attention_preference(settings.attention):
+            return _train(settings, tracking, info, device, params, progress, stop_after_steps)
     finally:
         dist.destroy_process_group()
 
