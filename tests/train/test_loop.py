@@ -170,3 +170,35 @@ def test_preferring_a_kernel_the_device_lacks_falls_back(tiny_settings, tmp_path
     )
     # No cuDNN on a CPU: the next kernel in line is the one PyTorch picks by default there.
     assert losses(cudnn) == losses(auto)
+
+
+def test_every_step_is_recorded_once_in_order_and_checkpoints_hold_all_before_them(
+    tiny_settings,
+):
+    from warc2gpt.train.schedule import lr_factor
+
+    settings = replace(tiny_settings, steps=16, eval_every=3, checkpoint_every=7)
+    summary = train(settings, progress=False)
+    history = summary["history"]
+    # A step's figures are read after the next step is queued: none lost, none twice.
+    assert [row["step"] for row in history] == list(range(16))
+    expected_lr = [
+        settings.lr
+        * lr_factor(
+            s,
+            settings.steps,
+            settings.warmup_steps,
+            settings.schedule,
+            settings.decay_frac,
+            settings.min_lr_ratio,
+        )
+        for s in range(16)
+    ]
+    assert [row["lr"] for row in history] == pytest.approx(expected_lr)
+    assert all(row["time_s"] > 0 and row["grad_norm"] > 0 for row in history)
+    saved = ckpt.list_checkpoints(settings.checkpoint_dir)
+    assert [s for s, _ in saved] == [14, 16]
+    for step, path in saved:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        assert [row["step"] for row in state["history"]] == list(range(step))
+        assert state["history"] == history[:step]

@@ -247,6 +247,44 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+class _StepInFlight:
+    """One optimizer step's loss and gradient norm on their way to the host.
+
+    On CUDA both are copied to pinned host memory behind the step's kernels and an event marks
+    the step's end, so the host can queue the next step before it reads them: the device does
+    not wait for the host between steps. `since` is the event the step's time counts from (the
+    previous step's end, or this step's start after a pause). On CPU the step has finished when
+    this is built, so `since` is its start on the host clock and the time is taken now.
+    """
+
+    def __init__(
+        self,
+        step: int,
+        lr: float,
+        loss_sum: torch.Tensor,
+        grad_norm: torch.Tensor,
+        since: torch.cuda.Event | float,
+    ) -> None:
+        self.step, self.lr, self.since = step, lr, since
+        values = torch.stack([loss_sum.float(), grad_norm.detach().float()])
+        self.end: torch.cuda.Event | None = None
+        if values.is_cuda:
+            self.values = values.to("cpu", non_blocking=True)
+            self.end = torch.cuda.Event(enable_timing=True)
+            self.end.record()
+        else:
+            self.values = values
+            self.seconds = time.perf_counter() - since
+
+    def read(self) -> tuple[float, float, float]:
+        """(summed loss, gradient norm, seconds the step took); waits for the step's end."""
+        if self.end is not None:
+            self.end.synchronize()
+            self.seconds = self.since.elapsed_time(self.end) / 1e3
+        loss_sum, grad_norm = self.values.tolist()
+        return loss_sum, grad_norm, self.seconds
+
+
 class _MlflowLogger:
     """Per-step metrics to an MLflow run; any failure turns logging off, never the training."""
 
@@ -387,13 +425,44 @@ def _train(
 
     with _quiet_mlflow(mlflow_ctx) as mlflow:
         tracker = _MlflowLogger(mlflow)
+
+        def finish(record: _StepInFlight) -> None:
+            """Read a step's figures; record, log and show them."""
+            loss_sum, grad_norm, dt = record.read()
+            loss_value = loss_sum / info.world_size
+            tokens_per_s = tokens_per_step / dt
+            row = {
+                "step": record.step,
+                "loss": loss_value,
+                "lr": record.lr,
+                "grad_norm": grad_norm,
+                "tokens_per_s": tokens_per_s,
+                "mfu": flops_per_token * tokens_per_s / peak_flops if cuda else None,
+                "time_s": dt,
+            }
+            history.append(row)
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(
+                    f"loss became {loss_value} at step {record.step}: lower train.lr"
+                )
+            if record.step % settings.log_every == 0 or record.step == settings.steps - 1:
+                tracker.log({k: v for k, v in row.items() if k != "step"}, record.step)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens_per_s:,.0f}")
+
         steps_run = 0
+        # A step's figures are read once the next step is queued (see _StepInFlight), and
+        # before a checkpoint, a stop or the end.
+        in_flight: _StepInFlight | None = None
+        previous_end: torch.cuda.Event | None = None
         t_run = time.perf_counter()
         for step in range(start_step, settings.steps):
             if settings.eval_every and step % settings.eval_every == 0 and step > 0:
                 val_loss = evaluate_loss(model, val, device, autocast, info)
                 val_history.append({"step": step, "val_loss": val_loss})
                 tracker.log({"val_loss": val_loss}, step)
+                previous_end = None  # the next step's time starts at the next step
             factor = lr_factor(
                 step,
                 settings.steps,
@@ -405,7 +474,13 @@ def _train(
             for opt in optimizers:
                 for group in opt.param_groups:
                     group["lr"] = group["base_lr"] * factor
-            t0 = time.perf_counter()
+            if cuda and previous_end is not None:
+                since: torch.cuda.Event | float = previous_end
+            elif cuda:
+                since = torch.cuda.Event(enable_timing=True)
+                since.record()
+            else:
+                since = time.perf_counter()
             batches = loader.next_step()
             loss_sum = torch.zeros((), device=device)
             for micro, (x, y) in enumerate(batches):
@@ -432,35 +507,25 @@ def _train(
                 opt.step()
             raw_model.zero_grad(set_to_none=True)
             dist.all_reduce_sum(loss_sum, info)
-            loss_value = loss_sum.item() / info.world_size  # waits for the step to finish
-            dt = time.perf_counter() - t0
-            tokens_per_s = tokens_per_step / dt
-            mfu = flops_per_token * tokens_per_s / peak_flops if cuda else None
-            row = {
-                "step": step,
-                "loss": loss_value,
-                "lr": optimizers[0].param_groups[0]["lr"],
-                "grad_norm": float(grad_norm),
-                "tokens_per_s": tokens_per_s,
-                "mfu": mfu,
-                "time_s": dt,
-            }
-            history.append(row)
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"loss became {loss_value} at step {step}: lower train.lr")
-            if step % settings.log_every == 0 or step == settings.steps - 1:
-                tracker.log({k: v for k, v in row.items() if k != "step"}, step)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens_per_s:,.0f}")
+            lr = optimizers[0].param_groups[0]["lr"]
+            record = _StepInFlight(step, lr, loss_sum, grad_norm, since)
+            if in_flight is not None:
+                finish(in_flight)
+            in_flight, previous_end = record, record.end
             steps_run += 1
             done = step + 1
-            if stop_after_steps is not None and done >= stop_after_steps and done < settings.steps:
+            stopping = stop_after_steps is not None and stop_after_steps <= done < settings.steps
+            saving = bool(settings.checkpoint_every) and done % settings.checkpoint_every == 0
+            if stopping or saving or done == settings.steps:
+                finish(in_flight)
+                in_flight = None
+            if stopping:
                 if bar is not None:
                     bar.close()
                 return {"stopped_at_step": done, "history": history}
-            if settings.checkpoint_every and done % settings.checkpoint_every == 0:
+            if saving:
                 save(done)
+                previous_end = None  # the save's time is not the next step's
         if bar is not None:
             bar.close()
         periodic = settings.checkpoint_every and settings.steps % settings.checkpoint_every == 0
