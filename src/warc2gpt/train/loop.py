@@ -276,6 +276,15 @@ class _StepInFlight:
             self.values = values
             self.seconds = time.perf_counter() - since
 
+    @staticmethod
+    def mark(cuda: bool) -> torch.cuda.Event | float:
+        """Now, as a step's `since`: an event in the device's queue, or the host clock."""
+        if not cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
     def read(self) -> tuple[float, float, float]:
         """(summed loss, gradient norm, seconds the step took); waits for the step's end."""
         if self.end is not None:
@@ -474,13 +483,7 @@ def _train(
             for opt in optimizers:
                 for group in opt.param_groups:
                     group["lr"] = group["base_lr"] * factor
-            if cuda and previous_end is not None:
-                since: torch.cuda.Event | float = previous_end
-            elif cuda:
-                since = torch.cuda.Event(enable_timing=True)
-                since.record()
-            else:
-                since = time.perf_counter()
+            since = previous_end if previous_end is not None else _StepInFlight.mark(cuda)
             batches = loader.next_step()
             loss_sum = torch.zeros((), device=device)
             for micro, (x, y) in enumerate(batches):
