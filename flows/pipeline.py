@@ -4,26 +4,38 @@ ingest -> curate -> dedup -> tokenizer -> tokenize -> train -> evaluate -> regis
 is a DVC stage whose command runs its own Prefect flow; this flow drives `dvc repro` (or `dvc
 exp run -S key=value` for overrides), so a rerun with nothing changed does no work and a changed
 param reruns exactly the stages that depend on it. Stage flows report to the same Prefect API
-and nest their MLflow runs under this flow's run.
+as subflows of this flow's run (flows/linking.py) and nest their MLflow runs under this flow's
+run, which carries only the headline figures, the eval report and the registered model.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.context import get_run_context
 
-from warc2gpt.config import flatten, load_params
+from flows.linking import PARENT_FLOW_RUN_ENV
+from warc2gpt.config import load_params
 from warc2gpt.offline import apply_offline_defaults
-from warc2gpt.tracking import numeric_metrics, tracking_uri
+from warc2gpt.pipeline_report import (
+    collect_metrics,
+    headline_metrics,
+    key_params,
+    run_name,
+    where_to_look,
+)
+from warc2gpt.tracking import tracking_uri
 
 apply_offline_defaults()
 
@@ -42,6 +54,16 @@ def _prefect_api_url() -> str:
 
     with get_client(sync_client=True) as client:
         return str(client.api_url).rstrip("/")
+
+
+def _prefect_ui_url() -> str | None:
+    """The UI of a server the user named; None for the temporary server, which dies with the
+    run (its history stays in PREFECT_HOME for `prefect server start`)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return None
+    from prefect.settings import PREFECT_UI_URL
+
+    return PREFECT_UI_URL.value()
 
 
 def _git_revision() -> str:
@@ -94,21 +116,54 @@ def run_dvc(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def metrics_paths(params) -> dict[str, Path]:
-    """Each stage's metrics JSON, as params name it."""
-    paths = {"ingest": Path("metrics/ingest.json"), "register": Path(params.register.output)}
-    for stage in ("curate", "dedup", "tokenizer", "tokenize", "train", "evaluate"):
-        paths[stage] = Path(getattr(params, stage).metrics)
-    return paths
+@contextmanager
+def pipeline_mlflow_run(params, overrides: list[str]) -> Iterator[Any]:
+    """The pipeline's MLflow run (None when tracking is off), named by its start time and
+    overrides; a failed stage leaves it FAILED."""
+    if not params.tracking.enabled:
+        yield None
+        return
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(params.tracking))
+    mlflow.set_experiment(params.tracking.experiment)
+    started = datetime.now().strftime("%Y-%m-%d %H:%M")
+    with mlflow.start_run(run_name=run_name(started, overrides)) as run:
+        mlflow.set_tags(
+            {
+                "warc2gpt.stage": "pipeline",
+                "git_revision": _git_revision(),
+                "overrides": " ".join(overrides),
+            }
+        )
+        mlflow.log_params(key_params(params, overrides))
+        yield run
 
 
-def collect_metrics(params) -> dict[str, Any]:
-    """Every stage's metrics that exist, by stage name."""
-    return {
-        stage: json.loads(path.read_text(encoding="utf-8"))
-        for stage, path in metrics_paths(params).items()
-        if path.exists()
-    }
+def log_outcome(params, result: dict, metrics: dict, report: str) -> None:
+    """The headline figures, the eval report and loss plot, the model version, dvc.lock."""
+    import mlflow
+
+    mlflow.log_metrics(headline_metrics(metrics))
+    mlflow.set_tag("stages_ran", ",".join(result["ran"]) or "none")
+    register = metrics.get("register", {})
+    if register.get("challenger_version"):
+        name, version = register.get("model_name", "warc2gpt"), register["challenger_version"]
+        mlflow.set_tags(
+            {
+                "model_version": str(version),
+                "model_uri": register.get("model_uri", f"models:/{name}/{version}"),
+                "model_promoted": str(register.get("promoted", False)).lower(),
+                # the run page's description, with a link to the version in the MLflow UI
+                "mlflow.note.content": f"Registered [{name} version {version}]"
+                f"(#/models/{name}/versions/{version}).\n\n{report}",
+            }
+        )
+    report_dir = Path(params.evaluate.report_dir)
+    for path in [Path("dvc.lock"), report_dir / "eval.md", *sorted(report_dir.glob("*.png"))]:
+        if path.is_file():
+            mlflow.log_artifact(str(path))
+    mlflow.log_text(report, "pipeline.md")
 
 
 @flow(name="warc2gpt-pipeline", log_prints=True)
@@ -121,116 +176,32 @@ def pipeline(
     """Run the stages that are stale (all with force), record the run, report where to look."""
     overrides = list(overrides or [])
     params = load_params(params_path, overrides)  # a bad key fails here, before any work
+    flow_run_id = str(get_run_context().flow_run.id)
+    ui_url = _prefect_ui_url()
     env = dict(os.environ)
     env["PREFECT_API_URL"] = _prefect_api_url()
+    env[PARENT_FLOW_RUN_ENV] = flow_run_id  # stage flows become subflows of this run
     env.setdefault("PYTHONUNBUFFERED", "1")
 
-    mlflow = None
-    if params.tracking.enabled:
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri(params.tracking))
-        mlflow.set_experiment(params.tracking.experiment)
     started = time.perf_counter()
-    run_ctx = mlflow.start_run(run_name="pipeline") if mlflow else None
-    try:
-        if run_ctx is not None:
-            env["WARC2GPT_PARENT_RUN_ID"] = run_ctx.info.run_id
+    with pipeline_mlflow_run(params, overrides) as run:
+        if run is not None:
+            env["WARC2GPT_PARENT_RUN_ID"] = run.info.run_id
             env["MLFLOW_TRACKING_URI"] = tracking_uri(params.tracking)
-            mlflow.set_tag("git_revision", _git_revision())
-            mlflow.set_tag("overrides", " ".join(overrides))
-            flat = {k: str(v)[:500] for k, v in flatten(_as_dict(params)).items()}
-            for i in range(0, len(flat), 100):
-                mlflow.log_params(dict(list(flat.items())[i : i + 100]))
         result = run_dvc(dvc_command(overrides, force, list(targets or [])), env)
         metrics = collect_metrics(params)
-        if run_ctx is not None:
-            for stage, values in metrics.items():
-                mlflow.log_metrics(numeric_metrics(values, stage))
-            if Path("dvc.lock").exists():
-                mlflow.log_artifact("dvc.lock")
-            mlflow.set_tag("stages_ran", ",".join(result["ran"]) or "none")
-    finally:
-        if run_ctx is not None:
-            mlflow.end_run()
-    result["wall_seconds"] = round(time.perf_counter() - started, 2)
-    report = where_to_look(params, result, metrics)
+        result["wall_seconds"] = round(time.perf_counter() - started, 2)
+        mlflow_run = (run.info.experiment_id, run.info.run_id) if run is not None else None
+        report = where_to_look(
+            params, result, metrics, tracking_uri(params.tracking), flow_run_id, ui_url, mlflow_run
+        )
+        if run is not None:
+            log_outcome(params, result, metrics, report)
     print(report)
     create_markdown_artifact(
         key="pipeline-summary", markdown=report, description="what ran and where to look"
     )
     return result
-
-
-def _as_dict(params) -> dict:
-    from warc2gpt.config import to_dict
-
-    return to_dict(params)
-
-
-def _figures(values: dict, keys: list[str]) -> str:
-    shown = []
-    for key in keys:
-        value = values.get(key)
-        if isinstance(value, (bool, str)):
-            shown.append(f"{key} {str(value).lower()}")
-        elif isinstance(value, float):
-            shown.append(f"{key} {value:,.0f}" if abs(value) >= 1000 else f"{key} {value:.4g}")
-        elif isinstance(value, int):
-            shown.append(f"{key} {value:,}")
-    return ", ".join(shown)
-
-
-def first_sample(params) -> str:
-    """One of the evaluate stage's fixed-prompt samples, if there are any."""
-    path = Path(params.evaluate.report_dir) / "samples.json"
-    if not path.exists():
-        return ""
-    samples = json.loads(path.read_text(encoding="utf-8")).get("samples") or []
-    if not samples:
-        return ""
-    return (samples[0]["prompt"] + samples[0]["completion"]).strip()
-
-
-def where_to_look(params, result: dict, metrics: dict) -> str:
-    """The closing summary: what ran, the headline figures and the commands to look further."""
-    ran = ", ".join(result["ran"]) or "nothing (all stages up to date)"
-    lines = [
-        "## warc2gpt pipeline",
-        "",
-        f"- stages run: {ran}",
-        f"- up to date: {', '.join(result['skipped']) or 'none'}",
-        f"- wall time: {result['wall_seconds']} s",
-    ]
-    figures = {
-        "ingest": ["files", "bytes"],
-        "curate": ["pages", "kept", "removed", "pii_replacements"],
-        "dedup": ["docs_in", "exact_duplicates", "near_duplicates", "docs_out"],
-        "tokenize": [],
-        "train": ["params", "steps", "tokens", "val_loss", "unigram_entropy", "tokens_per_s"],
-        "evaluate": ["val_loss", "val_bpb", "hellaswag_acc", "lambada_acc"],
-        "register": ["challenger_version", "champion_version", "promoted"],
-    }
-    for stage, keys in figures.items():
-        if stage in metrics and (text := _figures(metrics[stage], keys)):
-            lines.append(f"- {stage}: {text}")
-    if "register" in metrics and metrics["register"].get("reason"):
-        lines.append(f"- promotion: {metrics['register']['reason']}")
-    sample = first_sample(params)
-    if sample:
-        lines += ["", "A sample from the model:", "", "> " + sample[:400].replace("\n", " ")]
-    uri = tracking_uri(params.tracking)
-    lines += [
-        "",
-        "Where to look:",
-        "- Prefect UI:  prefect server start  (then http://127.0.0.1:4200)",
-        f"- MLflow UI:   mlflow ui --backend-store-uri {uri}  (then http://127.0.0.1:5000)",
-        "- models:      warc2gpt models list",
-        "- generate:    warc2gpt generate --model models:/warc2gpt@champion --prompt 'The'",
-        "- plots:       dvc plots show  (then open dvc_plots/index.html)",
-        f"- report:      {Path(params.evaluate.report_dir) / 'eval.md'}",
-    ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

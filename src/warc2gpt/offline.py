@@ -1,11 +1,15 @@
 """Keep every tool of the stack offline and quiet unless the user says otherwise.
 
-Called before Prefect, MLflow or DVC is imported: none of them may wait on the network.
+Called before Prefect, MLflow or DVC is imported: none of them may wait on the network. Run
+from the checkout, Prefect keeps its history in the project's `.prefect/`, so the temporary
+server of `make run`, `infra/services.sh` and `prefect server start` all see the same runs, and
+the links Prefect prints point where `prefect server start` serves them.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 OFFLINE_DEFAULTS = {
     "DO_NOT_TRACK": "true",
@@ -18,9 +22,27 @@ OFFLINE_DEFAULTS = {
     "HF_HUB_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
+# Where `prefect server start` serves its UI by default.
+LOCAL_PREFECT_UI = "http://127.0.0.1:4200"
+
+
+def project_root(cwd: Path | None = None) -> Path | None:
+    """The warc2gpt checkout a command runs in (DVC runs stages there too), else None."""
+    cwd = Path.cwd() if cwd is None else cwd
+    if (cwd / "dvc.yaml").is_file() and (cwd / "flows" / "pipeline.py").is_file():
+        return cwd
+    return None
 
 
 def apply_offline_defaults() -> None:
-    """Set the telemetry-off variables that the user has not set."""
+    """Set the telemetry-off variables, the project's Prefect home and the Prefect UI address
+    that the user has not set."""
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    root = project_root()
+    if root is not None:
+        os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
+    if not os.environ.get("PREFECT_API_URL"):
+        # With no server named, runs go to a temporary one whose port dies with the run; its
+        # history stays in PREFECT_HOME, where `prefect server start` serves it on 4200.
+        os.environ.setdefault("PREFECT_UI_URL", LOCAL_PREFECT_UI)
