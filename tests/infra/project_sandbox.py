@@ -172,15 +172,20 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "cond
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextmanager
 def prefect_server(state: Path) -> Iterator[str]:
     """One Prefect server on a free loopback port for several pipeline runs; yields its API URL.
 
     Without it every `python -m flows.pipeline` starts (and waits for) a temporary server.
     """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     state.mkdir(parents=True, exist_ok=True)
     env = sandbox_env(state, {"PREFECT_HOME": str(state / "prefect")})
     server = start(
@@ -191,17 +196,22 @@ def prefect_server(state: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/api"
     try:
-
-        def healthy() -> bool:
-            if server.poll() is not None:
-                raise AssertionError((state / "prefect-server.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(healthy, timeout=240, interval=0.5, what="the Prefect server")
+        wait_healthy(server, f"{url}/health", state / "prefect-server.log", "the Prefect server")
         yield url
     finally:
         kill_group(server, signal.SIGTERM)
+
+
+def wait_healthy(server: subprocess.Popen, url: str, log: Path, what: str) -> None:
+    """Wait until `url` answers; fail with the end of `log` if the server exits first."""
+
+    def healthy() -> bool:
+        if server.poll() is not None:
+            raise AssertionError(log.read_text()[-3000:])
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_for(healthy, timeout=240, interval=0.5, what=what)

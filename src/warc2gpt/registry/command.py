@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from urllib.parse import urlsplit
 
 from warc2gpt.config import load_params
+
+# What an MLflow server with authentication answers a request it refuses (HTTP 401 and 403).
+ACCESS_ERRORS = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +51,8 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+
     from warc2gpt.registry.promotion import (
         RegistryError,
         format_table,
@@ -67,7 +74,40 @@ def run_models(args: argparse.Namespace) -> int:
         else:
             demoted, restored = rollback(client, name)
             print(f"{name}: champion rolled back from version {demoted} to {restored}")
-    except RegistryError as exc:
-        print(f"warc2gpt models: {exc}", file=sys.stderr)
+    except (RegistryError, MlflowException) as exc:
+        problem = access_problem(exc, client.tracking_uri, args.action, name)
+        if problem is None and not isinstance(exc, RegistryError):
+            raise
+        print(f"warc2gpt models: {problem or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def access_problem(exc: BaseException, uri: str, action: str, name: str) -> str | None:
+    """One line for a request the server refused over who sent it; None for any other error.
+
+    Credentials come from the environment only (MLflow's client reads MLFLOW_TRACKING_USERNAME
+    and MLFLOW_TRACKING_PASSWORD itself); the password is never shown.
+    """
+    from mlflow.exceptions import MlflowException
+
+    cause = exc if isinstance(exc, MlflowException) else exc.__cause__
+    if not isinstance(cause, MlflowException) or cause.error_code not in ACCESS_ERRORS:
+        return None
+    server = urlsplit(uri).netloc.rpartition("@")[2] or uri
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if cause.error_code == "PERMISSION_DENIED":
+        need = "READ" if action == "list" else "EDIT"
+        return (
+            f"permission denied: user {user!r} may not {action} on registered model {name!r} "
+            f"at {server}; it needs {need} on the model (an admin grants it: infra/README.md)"
+        )
+    if user:
+        return (
+            f"permission denied: {server} did not accept the password of user {user!r} "
+            "(MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)"
+        )
+    return (
+        f"permission denied: {server} asks who you are: set MLFLOW_TRACKING_USERNAME and "
+        "MLFLOW_TRACKING_PASSWORD"
+    )
