@@ -2,7 +2,7 @@
 
     python benchmarks/curate_throughput.py [--input PATH] [--configs trafilatura:1,resiliparse:2]
 
-Each configuration runs the real stage (`run_curate`) into a fresh directory, timed end to end:
+Each configuration runs the real stage (`run_local("curate", ...)`) into a fresh directory, timed end to end:
 worker start-up and model loading included. Prints docs/s, docs/s per core and what each filter
 removed.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from warc2gpt.config import load_params
-from warc2gpt.curate.stage import run_curate
+from warc2gpt.stages import run_local
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = ROOT.parent / "shared/data/warc/pages/trafilatura-pages.warc.gz"
@@ -49,7 +49,7 @@ def run_config(spec: str, input_path: Path, work: Path) -> dict:
     ]
     params = load_params(ROOT / "params.yaml", overrides)
     start = time.perf_counter()
-    metrics = run_curate(params, progress=False)
+    metrics = run_local("curate", params)
     wall = time.perf_counter() - start
     kept_ids = set(
         pq.read_table(out / f"{input_path.name.split('.')[0]}.parquet", columns=["id"])

@@ -25,8 +25,8 @@ import real_text  # noqa: E402
 from warc2gpt.config import load_params  # noqa: E402
 from warc2gpt.dedup.minhash import MinHasher, lsh_probability  # noqa: E402
 from warc2gpt.dedup.plan import prepare, split_ids  # noqa: E402
-from warc2gpt.dedup.stage import run_dedup  # noqa: E402
 from warc2gpt.documents import DOCUMENT_SCHEMA, write_parquet  # noqa: E402
+from warc2gpt.stages import run_local  # noqa: E402
 
 EDIT_FRACTIONS = [0.0, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15]
 BINS = [0.0, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0001]
@@ -82,7 +82,7 @@ def main() -> None:
                 "tracking.enabled=false",
             ],
         )
-        metrics = run_dedup(params)
+        metrics = run_local("dedup", params)
         plan = prepare(params.dedup)
         removed: dict[int, int] = {}  # removed document -> the document it duplicates
         for s in range(SHARDS):

@@ -1,7 +1,7 @@
 """Dedup throughput on >= 100k real-text documents with planted duplicates.
 
 Measures (1) MinHash signatures alone, in this process, as documents per CPU second (one core),
-and (2) the whole stage (`run_dedup`: signatures, buckets, clusters, filter) in a fresh process
+and (2) the whole stage (`run_local("dedup", ...)`: signatures, buckets, clusters, filter) in a fresh process
 with its workers: documents per wall second, per CPU second, and peak memory (max RSS).
 
     python benchmarks/dedup_throughput.py [--docs 100000] [--shards 8] [--workers 2]
@@ -31,10 +31,10 @@ DUPLICATE_SHARE = 0.1  # of the documents are copies (exact or 1-3% of words edi
 STAGE = """
 import json, resource, sys, time
 from warc2gpt.config import load_params
-from warc2gpt.dedup.stage import run_dedup
+from warc2gpt.stages import run_local
 params = load_params("params.yaml", json.loads(sys.argv[1]))
 wall, cpu = time.perf_counter(), time.process_time()
-metrics = run_dedup(params)
+metrics = run_local("dedup", params)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 children = resource.getrusage(resource.RUSAGE_CHILDREN)
 # VmHWM, not ru_maxrss: ru_maxrss survives exec and would report the parent's size.

@@ -17,7 +17,7 @@ import flows  # noqa: F401  (offline, telemetry-free settings before Prefect loa
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import api_shared_with_workers
+from flows.stage import api_shared_with_workers
 from flows.runners import task_runner_for
 
 

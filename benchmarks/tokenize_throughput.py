@@ -4,7 +4,7 @@ The text is every document of ../shared/data/text (~22 MB). Rows:
 - `encode`: the encoder alone over all documents: one thread (1 core), then tiktoken's batch
   call on two threads (2 cores; the encoder releases the GIL). GPT-2 (r50k) and cl100k are
   built with `tiktoken.Encoding` from the rank files in ../shared/data/tokenizers.
-- `stage`: the tokenize stage itself (`run_tokenize`, the path the CLI takes; the Prefect
+- `stage`: the tokenize stage itself (`run_local("tokenize", ...)`, the path the CLI takes; the Prefect
   flow adds its runner's start-up): Parquet in, split, encode, shards out, on 1 and 2 worker
   threads (the default runner) over 4 input shards.
 
@@ -76,9 +76,9 @@ def main() -> None:
 
     from warc2gpt.config import parse_params
     from warc2gpt.documents import DOCUMENT_SCHEMA, write_parquet
+    from warc2gpt.stages import run_local
     from warc2gpt.tokenizer.bpe import Tokenizer, train_bpe
     from warc2gpt.tokenizer.textfiles import iter_text_documents
-    from warc2gpt.tokenizer.tokenize import run_tokenize
 
     text_dir = SHARED_DATA / "text"
     if not text_dir.is_dir():
@@ -129,7 +129,7 @@ def main() -> None:
                     }
                 )
                 # One worker runs in this process, so its CPU time is measured too.
-                runs["stage", name, workers] = lambda p=params: run_tokenize(p)
+                runs["stage", name, workers] = lambda p=params: run_local("tokenize", p)
         # Rounds interleave the encoders, so a burst of other load hurts none of them alone.
         best = {key: (float("inf"), float("inf")) for key in runs}
         for _ in range(args.repeats):

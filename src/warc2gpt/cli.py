@@ -1,7 +1,9 @@
 """`warc2gpt ...` commands: one subcommand per stage, plus the tools people reach for.
 
-Each stage package has a `command` module with `register(subparsers)`; the subcommand's
-options override params.yaml, and it calls the same function the Prefect flow and DVC call.
+Each stage package has a `command` module with `register(subparsers)`. A stage command is a
+table of options, each naming the setting of its params section it overrides; `stage_command`
+builds it and `run_stage_command` runs it the way the Prefect flow does: `run_stage` with the
+mapper the stage's settings name, then the stage's summary.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import importlib
 import json
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from warc2gpt import __version__
@@ -55,6 +59,67 @@ def params_from_args(
     if getattr(args, "no_tracking", False):
         overrides.append("tracking.enabled=false")
     return load_params(args.params, overrides)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option and the setting of the stage's section it overrides."""
+
+    flag: str
+    key: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def stage_command(
+    sub: argparse._SubParsersAction,
+    stage: str,
+    options: list[Option],
+    *,
+    command: str | None = None,
+    help: str,
+    description: str,
+    parser_factory: Any = None,
+) -> argparse.ArgumentParser:
+    """Add the command that runs `stage` with `options` over its params section."""
+    factory = parser_factory or sub.add_parser
+    parser = factory(command or stage, help=help, description=description)
+    add_params_options(parser)
+    for option in options:
+        parser.add_argument(option.flag, dest=option.dest, **option.kwargs)
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    parser.set_defaults(func=run_stage_command, stage=stage, stage_options=options)
+    return parser
+
+
+def run_stage_command(args: argparse.Namespace) -> int:
+    """Run a stage from its command: params, overrides, the settings' mapper, the summary.
+
+    With `--output` the metrics go beside that output (`<output>/metrics.json`), so a hand run
+    never rewrites the pipeline's metrics files.
+    """
+    from warc2gpt.progress import set_enabled
+    from warc2gpt.stages import local_mapper, run_stage, stage, summary
+
+    spec = stage(args.stage)
+    values = {option.key: getattr(args, option.dest) for option in args.stage_options}
+    chosen = any(o.startswith(f"{spec.section}.metrics=") for o in args.overrides)
+    if values.get("output") is not None and values.get("metrics") is None and not chosen:
+        if spec.metrics_key == "metrics":
+            values["metrics"] = str(Path(values["output"]) / "metrics.json")
+    params = params_from_args(args, spec.section, values)
+    set_enabled(not args.no_progress)
+    try:
+        metrics = run_stage(spec.name, params, local_mapper(spec.name, params))
+    except tuple(getattr(spec.load(), "USER_ERRORS", ())) as exc:
+        print(f"warc2gpt {spec.name}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1  # bad input, or a failed run
+    print(summary(spec.name, metrics))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

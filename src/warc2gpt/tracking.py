@@ -48,13 +48,33 @@ def numeric_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, f
 def stage_run(stage: str, settings: TrackingSettings, params: Mapping[str, Any] | None = None):
     """An MLflow run for one stage (nested under an active pipeline run if there is one).
 
-    Yields the mlflow module (or None when tracking is off or MLflow is not installed), so the
-    caller can log more. A tracking failure is logged, never raised: the data work counts more.
+    Yields the mlflow module (or None when tracking is off, MLflow is not installed or the
+    tracking server cannot be reached), so the caller can log more. A tracking failure is
+    logged, never raised: the data work counts more. An exception from the work itself ends
+    the run as FAILED and propagates.
     """
     mlflow = _mlflow() if settings.enabled else None
-    if mlflow is None:
+    run = None
+    if mlflow is not None:
+        try:
+            run = _start_stage_run(mlflow, stage, settings, params)
+        except Exception as exc:  # noqa: BLE001 - an unreachable server must not stop the stage
+            log.warning("MLflow run for stage %s not started: %s", stage, exc)
+    if run is None:
         yield None
         return
+    status = "FAILED"
+    try:
+        yield mlflow
+        status = "FINISHED"
+    finally:
+        try:
+            mlflow.end_run(status=status)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("MLflow run for stage %s not closed: %s", stage, exc)
+
+
+def _start_stage_run(mlflow, stage: str, settings: TrackingSettings, params) -> Any:
     from warc2gpt.offline import apply_offline_defaults
 
     apply_offline_defaults()
@@ -65,12 +85,27 @@ def stage_run(stage: str, settings: TrackingSettings, params: Mapping[str, Any] 
     kwargs: dict[str, Any] = {"run_name": stage, "nested": nested}
     if parent and not nested:
         kwargs["parent_run_id"] = parent
-    with mlflow.start_run(**kwargs):
-        mlflow.set_tag("warc2gpt.stage", stage)
-        if params:
-            flat = {k: str(v)[:500] for k, v in flatten(dict(params), stage).items()}
-            mlflow.log_params(flat)
-        yield mlflow
+    run = mlflow.start_run(**kwargs)
+    mlflow.set_tag("warc2gpt.stage", stage)
+    if params:
+        flat = {k: str(v)[:500] for k, v in flatten(dict(params), stage).items()}
+        items = list(flat.items())
+        for i in range(0, len(items), 100):
+            mlflow.log_params(dict(items[i : i + 100]))
+    return run
+
+
+def log_metrics_safely(
+    mlflow: Any, stage: str, metrics: Mapping[str, Any], artifacts: list[str | Path] = ()
+) -> None:
+    """A finished stage's numeric figures and files to the active run; failures only logged."""
+    try:
+        mlflow.log_metrics(numeric_metrics(metrics))
+        for path in artifacts:
+            if Path(path).exists():
+                mlflow.log_artifact(str(path))
+    except Exception as exc:  # tracking must never sink a finished stage
+        log.warning("MLflow logging for stage %s failed: %s", stage, exc)
 
 
 def log_stage_metrics(
@@ -81,16 +116,9 @@ def log_stage_metrics(
     artifacts: list[str | Path] = (),
 ) -> None:
     """One-shot: a stage run with its params, numeric metrics and artifact files."""
-    try:
-        with stage_run(stage, settings, params) as mlflow:
-            if mlflow is None:
-                return
-            mlflow.log_metrics(numeric_metrics(metrics))
-            for path in artifacts:
-                if Path(path).exists():
-                    mlflow.log_artifact(str(path))
-    except Exception as exc:  # tracking must never sink a finished stage
-        log.warning("MLflow logging for stage %s failed: %s", stage, exc)
+    with stage_run(stage, settings, params) as mlflow:
+        if mlflow is not None:
+            log_metrics_safely(mlflow, stage, metrics, artifacts)
 
 
 def write_metrics(path: str | Path, metrics: Mapping[str, Any]) -> None:

@@ -16,7 +16,7 @@ from warc2gpt.cli import main
 from warc2gpt.config import load_params
 from warc2gpt.dedup.plan import prepare
 from warc2gpt.dedup.signatures import shard_signatures
-from warc2gpt.dedup.stage import run_dedup
+from warc2gpt.stages import run_local
 
 
 @dataclass
@@ -107,7 +107,7 @@ def removed_reasons(root: Path) -> dict[str, str]:
 
 
 def test_removes_planted_duplicates_and_nothing_else(corpus: Corpus):
-    metrics = run_dedup(params_for(corpus.root))
+    metrics = run_local("dedup", params_for(corpus.root))
     kept = set(kept_ids(corpus.root))
     assert kept == corpus.originals | {corpus.overlapping}
     reasons = removed_reasons(corpus.root)
@@ -121,7 +121,7 @@ def test_removes_planted_duplicates_and_nothing_else(corpus: Corpus):
     assert metrics["near_duplicate_clusters"] == 7  # six pairs and one cluster of three
     assert metrics["largest_cluster"] == 3
     assert metrics["docs_out"] == len(kept)
-    on_disk = json.loads((corpus.root / "metrics" / "dedup.json").read_text())
+    on_disk = json.loads((corpus.root / "dedup" / "stats.json").read_text())
     assert on_disk["removed"] == len(reasons)
     near_samples = [p for p in on_disk["sample_removed_pairs"] if p["reason"] == "near_duplicate"]
     assert near_samples and all(p["estimated_jaccard"] > 0.7 for p in near_samples)
@@ -135,10 +135,10 @@ def test_removes_planted_duplicates_and_nothing_else(corpus: Corpus):
 
 
 def test_exact_only_and_near_only(corpus: Corpus):
-    exact_only = run_dedup(params_for(corpus.root, "dedup.near=false"))
+    exact_only = run_local("dedup", params_for(corpus.root, "dedup.near=false"))
     assert (exact_only["exact_duplicates"], exact_only["near_duplicates"]) == (4, 0)
     # Changed settings invalidate the work files: this run recomputes everything.
-    near_only = run_dedup(params_for(corpus.root, "dedup.exact=false"))
+    near_only = run_local("dedup", params_for(corpus.root, "dedup.exact=false"))
     assert near_only["resumed_steps"] == 0
     # Exact copies are near duplicates with Jaccard 1: the same documents go.
     assert near_only["exact_duplicates"] == 0
@@ -147,7 +147,7 @@ def test_exact_only_and_near_only(corpus: Corpus):
 
 
 def test_resumes_after_an_interruption(corpus: Corpus, tmp_path: Path):
-    reference = run_dedup(params_for(corpus.root))
+    reference = run_local("dedup", params_for(corpus.root))
     expected = kept_ids(corpus.root)
     work = corpus.root / "work"
     # Undo the later steps as if the run had died during them.
@@ -155,7 +155,7 @@ def test_resumes_after_an_interruption(corpus: Corpus, tmp_path: Path):
     (corpus.root / "dedup" / "part-1.parquet").unlink()
     (work / "clusters.json").unlink()
     next((work / "edges").glob("band003_*.npz")).unlink()
-    again = run_dedup(params_for(corpus.root))
+    again = run_local("dedup", params_for(corpus.root))
     assert kept_ids(corpus.root) == expected
     steps = 3 + 3 + 1 + 3  # signatures, key ranges, clusters, filter
     assert again["resumed_steps"] == steps - 3  # redone: one bucket, clusters, shard 1's filter
@@ -165,26 +165,26 @@ def test_resumes_after_an_interruption(corpus: Corpus, tmp_path: Path):
         corpus.root, f"dedup.work_dir={tmp_path}/work2", f"dedup.output={tmp_path}/out2"
     )
     shard_signatures(prepare(params.dedup), 0)
-    partial = run_dedup(params)
+    partial = run_local("dedup", params)
     assert partial["removed"] == reference["removed"] and partial["resumed_steps"] == 1
 
 
 def test_processes_agree_with_one_process(corpus: Corpus):
-    single = run_dedup(params_for(corpus.root))
+    single = run_local("dedup", params_for(corpus.root))
     expected = kept_ids(corpus.root)
-    parallel = run_dedup(
-        params_for(corpus.root, f"dedup.work_dir={corpus.root}/w2", "dedup.workers=2")
+    parallel = run_local(
+        "dedup", params_for(corpus.root, f"dedup.work_dir={corpus.root}/w2", "dedup.workers=2")
     )
     assert kept_ids(corpus.root) == expected
     assert parallel["removed"] == single["removed"]
 
 
 def test_outputs_deleted_by_dvc_are_rewritten(corpus: Corpus):
-    run_dedup(params_for(corpus.root))
+    run_local("dedup", params_for(corpus.root))
     expected = kept_ids(corpus.root)
     # `dvc repro` removes a stage's outputs before running it; the work files stay.
     shutil.rmtree(corpus.root / "dedup")
-    again = run_dedup(params_for(corpus.root))
+    again = run_local("dedup", params_for(corpus.root))
     assert kept_ids(corpus.root) == expected
     assert set(removed_reasons(corpus.root)) == corpus.exact | corpus.near
     assert again["resumed_steps"] == 3 + 3 + 1  # only the filter ran again
@@ -194,13 +194,13 @@ def test_stale_outputs_are_pruned(corpus: Corpus):
     stale = corpus.root / "dedup" / "gone.parquet"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
-    run_dedup(params_for(corpus.root))
+    run_local("dedup", params_for(corpus.root))
     assert not stale.exists()
 
 
 def test_missing_input_fails_clearly(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="dedup.input: no Parquet files match"):
-        run_dedup(params_for(tmp_path))
+        run_local("dedup", params_for(tmp_path))
 
 
 def test_cli(corpus: Corpus, capsys):

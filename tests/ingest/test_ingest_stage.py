@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from warc2gpt.cli import main
-from warc2gpt.ingest.stage import MANIFEST, IngestError, run_ingest
+from warc2gpt.config import Params
+from warc2gpt.ingest.stage import MANIFEST, STATS, IngestError
+from warc2gpt.stages import run_local
 
 CRAWL = "CC-MAIN-2024-22"
+
+
+def run_ingest(settings, metrics_path) -> list[Path]:
+    """The stage on `settings`, metrics to `metrics_path`; the files it holds, in source order."""
+    params = Params(ingest=dataclasses.replace(settings, metrics=str(metrics_path)))
+    metrics = run_local("ingest", params)
+    return [Path(settings.output) / f["name"] for f in metrics["per_file"]]
+
+
+def _details(settings) -> dict:
+    return json.loads((Path(settings.output) / STATS).read_text())
 
 
 def _records(path) -> int:
@@ -26,7 +40,7 @@ def test_crawl_segments_arrive_complete_despite_faults(fast_settings, crawl_serv
     crawl_server.faults.paths = "/part-"  # the WARC files, not the listing
     settings = dataclasses.replace(fast_settings, sources=[CRAWL], segments=3)
     metrics_path = tmp_path / "metrics" / "ingest.json"
-    paths = run_ingest(settings, metrics_path, progress=False)
+    paths = run_ingest(settings, metrics_path)
 
     listed = crawl_server.listed[:3]
     assert [p.name for p in paths] == listed
@@ -37,7 +51,7 @@ def test_crawl_segments_arrive_complete_despite_faults(fast_settings, crawl_serv
     assert metrics["files"] == 3 and metrics["downloaded"] == 3
     assert metrics["retries"] == 3  # one 503 and two cuts, each cost one attempt
     assert metrics["bytes"] == sum(p.stat().st_size for p in paths)
-    assert sorted(f.name for f in (tmp_path / "raw").iterdir()) == sorted([*listed, MANIFEST])
+    assert sorted(f.name for f in (tmp_path / "raw").iterdir()) == sorted([*listed, MANIFEST, STATS])
 
 
 def test_rerun_skips_complete_files_and_prunes_what_is_no_longer_named(
@@ -45,27 +59,27 @@ def test_rerun_skips_complete_files_and_prunes_what_is_no_longer_named(
 ):
     settings = dataclasses.replace(fast_settings, sources=[CRAWL], segments=3)
     metrics_path = tmp_path / "ingest.json"
-    run_ingest(settings, metrics_path, progress=False)
+    run_ingest(settings, metrics_path)
     own_file = tmp_path / "raw" / "notes.txt"  # not written by ingest: never pruned
     own_file.write_text("keep me")
 
     crawl_server.reset()
-    run_ingest(settings, metrics_path, progress=False)
+    run_ingest(settings, metrics_path)
     assert json.loads(metrics_path.read_text())["skipped"] == 3
     assert [r.path for r in crawl_server.file_requests()] == [f"/crawl-data/{CRAWL}/warc.paths.gz"]
 
-    paths = run_ingest(dataclasses.replace(settings, segments=1), metrics_path, progress=False)
+    paths = run_ingest(dataclasses.replace(settings, segments=1), metrics_path)
     assert json.loads(metrics_path.read_text())["pruned"] == 2
     remaining = sorted(f.name for f in (tmp_path / "raw").iterdir())
-    assert remaining == sorted([paths[0].name, MANIFEST, "notes.txt"])
+    assert remaining == sorted([paths[0].name, MANIFEST, STATS, "notes.txt"])
 
 
 def test_local_files_are_copied(fast_settings, shared_data, tmp_path):
     src = shared_data / "warc" / "ukwa" / "IAH-urls-wget.warc.gz"
     settings = dataclasses.replace(fast_settings, sources=[str(src)])
-    (path,) = run_ingest(settings, tmp_path / "ingest.json", progress=False)
+    (path,) = run_ingest(settings, tmp_path / "ingest.json")
     assert path.read_bytes() == src.read_bytes()
-    assert json.loads((tmp_path / "ingest.json").read_text())["copied"] == 1
+    assert _details(settings)["copied"] == 1
 
 
 def test_one_failing_source_is_reported_and_the_others_complete(
@@ -75,7 +89,7 @@ def test_one_failing_source_is_reported_and_the_others_complete(
     bad = crawl_server.url + "/files/dolma/missing.warc.gz"
     settings = dataclasses.replace(fast_settings, sources=[bad, good])
     with pytest.raises(IngestError, match=r"1 of 2 sources failed:\n  missing.warc.gz .*HTTP 404"):
-        run_ingest(settings, tmp_path / "ingest.json", progress=False)
+        run_ingest(settings, tmp_path / "ingest.json")
     raw = tmp_path / "raw"
     assert (raw / "sample-0001.warc.gz").read_bytes() == crawl_server.content_of(
         "/files/dolma/sample-0001.warc.gz"
@@ -86,10 +100,9 @@ def test_one_failing_source_is_reported_and_the_others_complete(
 
 def test_no_sources_writes_the_sample_crawl(fast_settings, tmp_path):
     pytest.importorskip("warc2gpt.ingest.sample", reason="the sample crawl module is not built")
-    paths = run_ingest(fast_settings, tmp_path / "ingest.json", progress=False)
+    paths = run_ingest(fast_settings, tmp_path / "ingest.json")
     assert paths and all(_records(p) > 0 for p in paths)
-    metrics = json.loads((tmp_path / "ingest.json").read_text())
-    assert metrics["sample"] == len(paths)
+    assert _details(fast_settings)["sample"] == len(paths)
 
 
 def test_command_line(crawl_server, tmp_path, capsys):

@@ -40,9 +40,11 @@ def test_train_then_tokenize(project: Path, capsys: pytest.CaptureFixture) -> No
 
     assert main(["tokenize"]) == 0
     assert "bytes/token" in capsys.readouterr().out
-    metrics = json.loads((project / "metrics/tokenize.json").read_text())
-    assert metrics["train"]["documents"] + metrics["val"]["documents"] == 80
-    shards = sorted(p.name for p in (project / "data/tokens").iterdir())
+    headline = json.loads((project / "metrics/tokenize.json").read_text())
+    assert headline["train.documents"] + headline["val.documents"] == 80
+    metrics = json.loads((project / "data/tokens/stats.json").read_text())
+    assert metrics["train"]["documents"] == headline["train.documents"]
+    shards = sorted(p.name for p in (project / "data/tokens").glob("*.bin"))
     assert shards == ["train_000000.bin", "train_000001.bin", "val_000000.bin", "val_000001.bin"]
     tokens = sum(read_token_shard(project / "data/tokens" / s).size for s in shards)
     assert tokens == metrics["train"]["tokens"] + metrics["val"]["tokens"]
@@ -52,7 +54,8 @@ def test_dedup_output_is_preferred_and_options_override(project: Path) -> None:
     rows = list(iter_documents([project / "data/curated/part-a.parquet"]))
     write_parquet(project / "data/dedup/part-a.parquet", rows[:25], DOCUMENT_SCHEMA)
     assert main(["tokenizer", "train", "--vocab-size", "300", "--output", "tok"]) == 0
-    metrics = json.loads((project / "metrics/tokenizer.json").read_text())
+    assert not (project / "metrics/tokenizer.json").exists()  # a hand run keeps its own metrics
+    metrics = json.loads((project / "tok/metrics.json").read_text())
     assert (metrics["documents"], metrics["inputs"], metrics["vocab_size"]) == (25, 1, 300)
     assert Tokenizer.load(project / "tok").vocab_size == 300
 

@@ -11,11 +11,11 @@ import pytest
 
 from warc2gpt.config import Params, parse_params
 from warc2gpt.documents import DOCUMENT_SCHEMA, iter_documents, write_parquet
+from warc2gpt.stages import run_local
 from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError
 from warc2gpt.tokenizer.shards import read_token_shard
 from warc2gpt.tokenizer.tokenize import (
     clear_shards,
-    run_tokenize,
     shard_path,
     split_of,
     summarize,
@@ -111,11 +111,13 @@ def test_run_tokenize_in_parallel_matches_serial(
     stale = tmp_path / "serial" / "val_000009.bin"
     stale.parent.mkdir()
     stale.write_bytes(b"left over from an earlier, larger corpus")
-    serial = run_tokenize(_params(tokenizer_dir, inputs, tmp_path / "serial", 1))
-    parallel = run_tokenize(_params(tokenizer_dir, inputs, tmp_path / "parallel", 2, runner))
+    serial = run_local("tokenize", _params(tokenizer_dir, inputs, tmp_path / "serial", 1))
+    parallel = run_local(
+        "tokenize", _params(tokenizer_dir, inputs, tmp_path / "parallel", 2, runner)
+    )
     assert not stale.exists()
-    names = sorted(p.name for p in (tmp_path / "serial").iterdir())
-    assert names == sorted(p.name for p in (tmp_path / "parallel").iterdir())
+    names = sorted(p.name for p in (tmp_path / "serial").glob("*.bin"))
+    assert names == sorted(p.name for p in (tmp_path / "parallel").glob("*.bin"))
     assert names == ["train_000000.bin", "train_000001.bin", "val_000000.bin", "val_000001.bin"]
     for name in names:
         assert (tmp_path / "serial" / name).read_bytes() == (

@@ -15,59 +15,21 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from warc2gpt.config import CurateSettings, Params, to_dict
-from warc2gpt.curate.charset import decode_page
-from warc2gpt.curate.extract import ExtractionTimeout, extract_resiliparse, extract_text
-from warc2gpt.documents import DOCUMENT_SCHEMA, REMOVED_SCHEMA, Document, write_parquet
-from warc2gpt.ingest.warc import Page, ReadProblem, iter_pages
+from warc2gpt.curate.chain import StepStats, chain_for
+from warc2gpt.documents import DOCUMENT_SCHEMA, REMOVED_SCHEMA, write_parquet
+from warc2gpt.ingest.warc import ReadProblem, iter_pages
+from warc2gpt.mapper import Mapper, advance
+from warc2gpt.progress import Progress
+from warc2gpt.stages import headline
+from warc2gpt.tracking import write_metrics
 
 WARC_SUFFIXES = (".gz", ".warc", ".wet", ".arc")
 DEFAULT_INPUT_PATTERNS = ("*.warc.gz", "*.warc", "*.wet.gz", "*.warc.wet.gz")
-
-
-@dataclass
-class StepStats:
-    """What one step of the chain saw: documents in, removed (by reason), kept, time spent."""
-
-    docs_in: int = 0
-    removed: int = 0
-    seconds: float = 0.0
-    reasons: Counter = field(default_factory=Counter)
-
-    @property
-    def kept(self) -> int:
-        return self.docs_in - self.removed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "in": self.docs_in,
-            "removed": self.removed,
-            "kept": self.kept,
-            "seconds": round(self.seconds, 4),
-            "reasons": dict(sorted(self.reasons.items())),
-        }
-
-    def merge(self, other: dict[str, Any]) -> None:
-        self.docs_in += other["in"]
-        self.removed += other["removed"]
-        self.seconds += other["seconds"]
-        self.reasons.update(other["reasons"])
-
-
-@dataclass
-class Outcome:
-    """A page after the chain: a document, and the step and reason that removed it (if any)."""
-
-    doc: Document | None
-    step: str = ""
-    reason: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
-    visited: list[str] = field(default_factory=list)
 
 
 def output_name(path: str | Path) -> str:
@@ -104,164 +66,6 @@ def resolve_inputs(patterns: Iterable[str], default_dir: str) -> list[Path]:
     return files
 
 
-def document_id(page: Page, source: str) -> str:
-    """The WARC record id (as FineWeb keeps it), or a digest of file and offset."""
-    rid = page.record_id.strip("<>")
-    if rid:
-        return rid.removeprefix("urn:uuid:")
-    return hashlib.sha1(f"{source}:{page.offset}".encode()).hexdigest()
-
-
-QUALITY_STEPS = ("gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality")
-
-
-def chain_steps(settings: CurateSettings) -> list[str]:
-    """Names of the enabled steps, in order (the rows of the summary table)."""
-    names = ["url_filter"] if settings.url_filter.enabled else []
-    names.append("extract")
-    if settings.language.enabled:
-        names.append("language")
-    return names + [n for n in QUALITY_STEPS if getattr(settings, n).enabled]
-
-
-class CurationChain:
-    """The configured filters in FineWeb's order; one per process (models load once)."""
-
-    def __init__(self, settings: CurateSettings):
-        from warc2gpt.curate.filters.c4_quality import C4QualityFilter
-        from warc2gpt.curate.filters.fineweb_quality import FineWebQualityFilter
-        from warc2gpt.curate.filters.gopher_quality import GopherQualityFilter
-        from warc2gpt.curate.filters.gopher_repetition import GopherRepetitionFilter
-        from warc2gpt.curate.language import LanguageFilter
-        from warc2gpt.curate.pii import PIIScrubber
-        from warc2gpt.curate.url_filter import URLFilter
-
-        self.settings = settings
-        self.url_filter = URLFilter(settings.url_filter) if settings.url_filter.enabled else None
-        self.language = LanguageFilter(settings.language) if settings.language.enabled else None
-        quality = [
-            (settings.gopher_repetition, GopherRepetitionFilter),
-            (settings.gopher_quality, GopherQualityFilter),
-            (settings.c4_quality, C4QualityFilter),
-            (settings.fineweb_quality, FineWebQualityFilter),
-        ]
-        self.quality = [cls(s) for s, cls in quality if s.enabled]
-        self.pii = PIIScrubber(settings.pii) if settings.pii.enabled else None
-
-    @property
-    def step_names(self) -> list[str]:
-        return chain_steps(self.settings)
-
-    def _language_gate(self, doc: Document, outcome: Outcome) -> bool:
-        """Run language ID; False (and outcome filled) when the document is removed."""
-        start = time.perf_counter()
-        reason = self.language(doc)
-        outcome.timings["language"] = (
-            outcome.timings.get("language", 0) + time.perf_counter() - start
-        )
-        if reason:
-            outcome.step, outcome.reason = "language", reason
-            return False
-        return True
-
-    def process(self, page: Page, source: str) -> Outcome:
-        outcome = Outcome(doc=None)
-        timings, visited = outcome.timings, outcome.visited
-        doc = Document(
-            id=document_id(page, source),
-            url=page.url,
-            text="",
-            date=page.date,
-            source_file=source,
-            source_offset=page.offset,
-        )
-        outcome.doc = doc
-        start = time.perf_counter()
-        html, _ = decode_page(page.body, page.http_charset)
-        timings["decode"] = time.perf_counter() - start
-
-        if self.url_filter:
-            visited.append("url_filter")
-            start = time.perf_counter()
-            reason = self.url_filter(doc)
-            timings["url_filter"] = time.perf_counter() - start
-            if reason:
-                doc.text = html
-                outcome.step, outcome.reason = "url_filter", reason
-                return outcome
-
-        visited.append("extract")
-        if page.kind == "text":
-            doc.text = html.strip()
-        else:
-            if (
-                self.settings.prefilter_language
-                and self.language
-                and self.settings.extractor != "resiliparse"
-            ):
-                # Cheap extraction first: pages in unwanted languages never meet trafilatura.
-                start = time.perf_counter()
-                doc.text = extract_resiliparse(html)
-                timings["extract"] = time.perf_counter() - start
-                if doc.text and not self._language_gate(doc, outcome):
-                    outcome.reason = "prefilter_" + outcome.reason
-                    visited.append("language")
-                    return outcome
-            start = time.perf_counter()
-            try:
-                doc.text = extract_text(
-                    html, self.settings.extractor, self.settings.extraction_timeout
-                )
-            except ExtractionTimeout:
-                doc.text = ""
-                outcome.reason = "timeout"
-            except Exception as exc:  # a parser crash on one page must not stop the file
-                doc.text = ""
-                outcome.reason = f"error_{type(exc).__name__}"
-            timings["extract"] = timings.get("extract", 0) + time.perf_counter() - start
-        if not doc.text.strip():
-            outcome.step, outcome.reason = "extract", outcome.reason or "empty"
-            return outcome
-
-        if self.language:
-            visited.append("language")
-            if not self._language_gate(doc, outcome):
-                return outcome
-
-        for quality_filter in self.quality:
-            visited.append(quality_filter.name)
-            start = time.perf_counter()
-            reason = quality_filter(doc)
-            timings[quality_filter.name] = time.perf_counter() - start
-            if reason:
-                outcome.step, outcome.reason = quality_filter.name, reason
-                return outcome
-
-        if self.pii:
-            start = time.perf_counter()
-            self.pii(doc)
-            timings["pii"] = time.perf_counter() - start
-        doc.cache.clear()
-        return outcome
-
-
-# A chain per worker process, built once by the pool initializer.
-_CHAIN: CurationChain | None = None
-
-
-def _init_worker(settings: CurateSettings) -> None:
-    global _CHAIN
-    _CHAIN = CurationChain(settings)
-
-
-def _process_in_worker(item: tuple[Page, str]) -> Outcome:
-    page, source = item
-    outcome = _CHAIN.process(page, source)
-    if outcome.doc is not None:
-        outcome.doc.cache.clear()
-    return outcome
-
-
 def paths_for(output: str | Path, name: str) -> tuple[Path, Path, Path]:
     """(kept shard, removed shard, stats marker) of one input file."""
     out = Path(output)
@@ -288,33 +92,23 @@ def work_fingerprint(path: Path, settings: CurateSettings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def prune_stale_outputs(output: str | Path, names: Iterable[str]) -> list[Path]:
-    """Remove shards of input files that are no longer among the inputs; returns them."""
+def stale_outputs(output: str | Path, names: Iterable[str]) -> list[Path]:
+    """Shards of input files that are no longer among the inputs."""
     keep = set(names)
-    removed = []
+    stale = []
     for stats_path in sorted((Path(output) / "stats").glob("*.json")):
-        name = stats_path.stem
-        if name in keep:
-            continue
-        for stale in (*paths_for(output, name)[:2], stats_path):
-            if stale.exists():
-                stale.unlink()
-                removed.append(stale)
-    return removed
+        if stats_path.stem not in keep:
+            stale += [
+                p for p in (*paths_for(output, stats_path.stem)[:2], stats_path) if p.exists()
+            ]
+    return stale
 
 
-def curate_file(
-    path: str | Path,
-    settings: CurateSettings,
-    chain: CurationChain | None = None,
-    pool=None,
-    on_document: Callable[[int], None] | None = None,
-    force: bool = False,
-) -> dict[str, Any]:
+def curate_file(path: str | Path, settings: CurateSettings, force: bool = False) -> dict[str, Any]:
     """Curate one WARC/WET file into its shards; returns the file's stats (also on disk).
 
-    Pages are processed in `pool` (a multiprocessing pool whose workers hold a chain) when given,
-    else in this process with `chain`. A file already done (stats marker present) is skipped.
+    A file already done with the same input and settings (its stats marker holds the same
+    fingerprint) is skipped. Progress goes to the enclosing map as input bytes and documents.
     """
     path = Path(path)
     name = output_name(path)
@@ -324,67 +118,62 @@ def curate_file(
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
         if stats.get("fingerprint") == fingerprint:
             stats["resumed"] = True
+            advance(path.stat().st_size, docs=stats["pages"])
             return stats
 
-    chain = chain if (chain is not None or pool is not None) else CurationChain(settings)
-    steps = {step: StepStats() for step in chain_steps(settings)}
+    chain = chain_for(settings)
+    tally = chain.tally()
     problems: list[ReadProblem] = []
     kept: list[dict[str, Any]] = []
     removed: list[dict[str, Any]] = []
-    pages_read = 0
     started = time.perf_counter()
     source = str(path)
-    pages = iter_pages(path, problems, settings.max_record_bytes)
-
-    def outcomes() -> Iterator[Outcome]:
-        if pool is not None:
-            yield from pool.imap(_process_in_worker, ((p, source) for p in pages), chunksize=4)
-        else:
-            for page in pages:
-                yield chain.process(page, source)
-
-    for outcome in outcomes():
-        pages_read += 1
-        for step in outcome.visited:
-            stats = steps.setdefault(step, StepStats())
-            stats.docs_in += 1
-            stats.seconds += outcome.timings.get(step, 0.0)
+    position = 0
+    for page in iter_pages(path, problems, settings.max_record_bytes):
+        outcome = chain.apply(page, source, tally)
         if outcome.step:
-            stats = steps.setdefault(outcome.step, StepStats())
-            stats.removed += 1
-            stats.reasons[outcome.reason] += 1
             row = outcome.doc.row()
             row["filter_reason"] = f"{outcome.step}:{outcome.reason}"
             removed.append(row)
         else:
             kept.append(outcome.doc.row())
-        if on_document:
-            on_document(1)
+        advance(max(page.offset - position, 0), docs=1)
+        position = max(position, page.offset)
+    advance(max(path.stat().st_size - position, 0))
 
     write_parquet(kept_path, kept, DOCUMENT_SCHEMA)
     write_parquet(removed_path, removed, REMOVED_SCHEMA)
     stats = {
         "file": source,
         "fingerprint": fingerprint,
-        "pages": pages_read,
+        "pages": len(kept) + len(removed),
         "kept": len(kept),
         "removed": len(removed),
         "pii_replacements": sum(r["pii_replacements"] for r in kept),
         "read_problems": [str(p) for p in problems],
         "seconds": round(time.perf_counter() - started, 4),
-        "steps": {n: s.to_dict() for n, s in steps.items()},
+        "steps": {n: s.to_dict() for n, s in tally.items()},
     }
-    stats_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = stats_path.with_name(f".{stats_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, stats_path)
+    write_metrics(stats_path, stats)
     return stats
+
+
+# The figures of metrics/curate.json; the per-step table stays in <output>/stats.json.
+HEADLINE = [
+    "files",
+    "pages",
+    "kept",
+    "removed",
+    "read_problems",
+    "pii_replacements",
+    "docs_per_second",
+]
 
 
 def summarize(
     file_stats: list[dict[str, Any]], wall_seconds: float, workers: int
 ) -> dict[str, Any]:
-    """Merge per-file stats into the stage's metrics (metrics/curate.json)."""
+    """Merge per-file stats into the stage's metrics."""
     steps: dict[str, StepStats] = {}
     for stats in file_stats:
         for name, step in stats["steps"].items():
@@ -407,7 +196,7 @@ def summarize(
     }
 
 
-def format_summary(metrics: dict[str, Any]) -> str:
+def summary(metrics: dict[str, Any]) -> str:
     """The table printed at the end of a run: per-step in / removed / kept / seconds."""
     lines = [f"{'step':<20}{'in':>8}{'removed':>9}{'kept':>8}{'seconds':>9}  top reasons"]
     for name, step in metrics["steps"].items():
@@ -426,62 +215,29 @@ def format_summary(metrics: dict[str, Any]) -> str:
     )
     for problem in metrics["read_problem_examples"][:10]:
         lines.append(f"  unreadable: {problem}")
+    for stale in metrics.get("pruned", [])[:10]:
+        lines.append(f"  removed stale shard: {stale}")
     return "\n".join(lines)
 
 
-def _start_pool(settings: CurateSettings):
-    """Worker processes that each hold a chain.
+def run(params: Params, mapper: Mapper) -> dict[str, Any]:
+    """Curate every input file, one call per file on `mapper`; writes and returns the metrics.
 
-    Where fork exists, the chain is built once here and the workers inherit it (copy-on-write):
-    the language model and a multi-million-domain blocklist load once per run, not per worker.
-    Elsewhere each spawned worker builds its own.
+    Shards of files no longer among the inputs are removed only once every file succeeded.
     """
-    import multiprocessing
-
-    global _CHAIN
-    if "fork" in multiprocessing.get_all_start_methods():
-        # Kept set here too: a worker the pool replaces is forked from this process again.
-        _CHAIN = CurationChain(settings)
-        return multiprocessing.get_context("fork").Pool(settings.workers)
-    ctx = multiprocessing.get_context("spawn")
-    return ctx.Pool(settings.workers, initializer=_init_worker, initargs=(settings,))
-
-
-def run_curate(params: Params, progress: bool = True) -> dict[str, Any]:
-    """Curate every input file with `curate.workers` processes; writes and returns the metrics."""
-    from tqdm import tqdm
-
-    from warc2gpt.tracking import write_metrics
-
     settings = params.curate
     files = resolve_inputs(settings.input, params.ingest.output)
-    prune_stale_outputs(settings.output, [output_name(f) for f in files])
+    if getattr(mapper, "in_process", False) or getattr(mapper, "kind", "") == "processes":
+        chain_for(settings)  # built once here; forked workers inherit it
     started = time.perf_counter()
-    pool = _start_pool(settings) if settings.workers > 1 else None
-    chain = None if pool is not None else CurationChain(settings)
-    file_stats = []
-    bar = tqdm(total=len(files), unit="file", desc="curate", disable=not progress)
-    docs = 0
-
-    def count(n: int) -> None:
-        nonlocal docs
-        docs += n
-        if docs % 25 == 0:
-            bar.set_postfix(docs=docs)
-
-    try:
-        for path in files:
-            file_stats.append(
-                curate_file(path, settings, chain=chain, pool=pool, on_document=count)
-            )
-            bar.update(1)
-            bar.set_postfix(docs=docs)
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
+    total = sum(f.stat().st_size for f in files)
+    with Progress("curate", total=total, unit="B") as progress:
+        file_stats = mapper.map(curate_file, [(str(f), settings) for f in files], progress)
     metrics = summarize(file_stats, time.perf_counter() - started, settings.workers)
+    stale = stale_outputs(settings.output, [output_name(f) for f in files])
+    for path in stale:
+        path.unlink(missing_ok=True)
+    metrics["pruned"] = [str(p) for p in stale]
     write_metrics(Path(settings.output) / "stats.json", metrics)
-    write_metrics(settings.metrics, metrics)
+    write_metrics(settings.metrics, headline(metrics, HEADLINE))
     return metrics

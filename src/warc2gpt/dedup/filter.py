@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from warc2gpt.dedup.clusters import REASONS
 from warc2gpt.dedup.plan import DedupPlan, atomic_json, split_ids
+from warc2gpt.mapper import advance
 
 TEXT_HEAD_CHARS = 160
 # Rows read and written at a time: each write becomes a row group, so not too small.
@@ -94,6 +95,7 @@ def filter_shard(plan: DedupPlan, shard: int) -> dict[str, Any]:
         start = 0
         for batch in source.iter_batches(batch_size=FILTER_BATCH_ROWS):
             n = batch.num_rows
+            advance(n)
             lo, hi = np.searchsorted(rows, [start, start + n])
             keep = np.ones(n, dtype=bool)
             local = rows[lo:hi] - start

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from warc2gpt.dedup.minhash import EMPTY, MinHasher
 from warc2gpt.dedup.plan import EXACT, DedupPlan, atomic_save
+from warc2gpt.mapper import advance
 
 
 def hasher_for(plan: DedupPlan) -> MinHasher:
@@ -58,6 +59,7 @@ def shard_signatures(plan: DedupPlan, shard: int) -> dict[str, Any]:
             grams, gram_offsets = hasher.shingles(words, offsets)
             signatures[row : row + len(texts)] = hasher.signatures_of_shingles(grams, gram_offsets)
         row += len(texts)
+        advance(len(texts))
     if row != n_docs:
         raise ValueError(
             f"{source}: read {row} rows but the footer says {n_docs}; the file "

@@ -1,12 +1,12 @@
 """The dedup stage end to end: signatures per shard -> band buckets per key range -> clusters
--> filter per shard -> metrics. `run_dedup` runs it on local processes; the Prefect flow maps the same step
-functions as tasks. Every step skips the work whose files exist, so a rerun resumes."""
+-> filter per shard -> metrics. The steps that fan out go through the stage's mapper (local
+processes, or Prefect tasks in the flow). Every step skips the work whose files exist, so a
+rerun resumes."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,51 +17,59 @@ from warc2gpt.dedup.filter import filter_shard
 from warc2gpt.dedup.minhash import lsh_probability
 from warc2gpt.dedup.plan import DedupPlan, prepare
 from warc2gpt.dedup.signatures import shard_signatures
+from warc2gpt.mapper import Mapper
+from warc2gpt.progress import Progress
+from warc2gpt.stages import headline
+from warc2gpt.tracking import write_metrics
 
-# map_steps(fn, argument tuples) -> results in order: how a step fans out.
-StepMapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
-
-
-def local_mapper(workers: int) -> StepMapper:
-    """Run a step's calls in `workers` processes (in this process when workers == 1)."""
-
-    def map_steps(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
-        if workers <= 1 or len(calls) <= 1:
-            return [fn(*args) for args in calls]
-        with ProcessPoolExecutor(max_workers=min(workers, len(calls))) as pool:
-            futures = [pool.submit(fn, *args) for args in calls]
-            return [f.result() for f in futures]
-
-    return map_steps
+# The figures of metrics/dedup.json; the rest stays in <output>/stats.json.
+HEADLINE = ["docs_in", "exact_duplicates", "near_duplicates", "docs_out", "docs_per_second"]
 
 
-def run_dedup(params: Params, map_steps: StepMapper | None = None) -> dict[str, Any]:
-    """Deduplicate `dedup.input` into `dedup.output`; writes and returns the metrics."""
-    from warc2gpt.tracking import write_metrics
+def run(params: Params, mapper: Mapper) -> dict[str, Any]:
+    """Deduplicate `dedup.input` into `dedup.output`; writes and returns the metrics.
 
+    Signatures and filtering fan out per shard and band buckets per key range on `mapper`;
+    clustering runs once in between.
+    """
     settings = params.dedup
-    map_steps = map_steps or local_mapper(settings.workers)
     started = time.perf_counter()
     plan = prepare(settings)
     shards = [(plan, i) for i in range(len(plan.inputs))]
+    docs = plan_documents(plan)
     timings = {}
-    t = time.perf_counter()
-    signature_stats = map_steps(shard_signatures, shards)
-    timings["signatures"] = time.perf_counter() - t
-    t = time.perf_counter()
-    bucket_stats = map_steps(bucket_edges, [(plan, p) for p in range(settings.partitions)])
-    timings["buckets"] = time.perf_counter() - t
+
+    def step(name: str, fn: Callable[..., Any], calls: list[tuple], counted: bool) -> Any:
+        t = time.perf_counter()
+        progress = Progress(f"dedup {name}", total=docs, unit="doc") if counted else None
+        try:
+            return mapper.map(fn, calls, progress)
+        finally:
+            if progress is not None:
+                progress.close()
+            timings[name] = time.perf_counter() - t
+
+    signature_stats = step("signatures", shard_signatures, shards, True)
+    bucket_calls = [(plan, p) for p in range(settings.partitions)]
+    bucket_stats = step("buckets", bucket_edges, bucket_calls, False)
     t = time.perf_counter()
     cluster_stats = cluster_duplicates(plan)
     timings["clusters"] = time.perf_counter() - t
-    t = time.perf_counter()
-    filter_stats = map_steps(filter_shard, shards)
-    timings["filter"] = time.perf_counter() - t
-    prune_outputs(plan)
+    filter_stats = step("filter", filter_shard, shards, True)
+    pruned = prune_outputs(plan)
     timings["total"] = time.perf_counter() - started
     metrics = summarize(plan, signature_stats, bucket_stats, cluster_stats, filter_stats, timings)
-    write_metrics(settings.metrics, metrics)
+    metrics["pruned"] = [str(p) for p in pruned]
+    write_metrics(Path(settings.output) / "stats.json", metrics)
+    write_metrics(settings.metrics, headline(metrics, HEADLINE))
     return metrics
+
+
+def plan_documents(plan: DedupPlan) -> int:
+    """Documents in the plan's input shards (from the Parquet footers)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in plan.inputs)
 
 
 def prune_outputs(plan: DedupPlan) -> list[Path]:
@@ -134,7 +142,7 @@ def summarize(
     }
 
 
-def format_summary(metrics: dict[str, Any]) -> str:
+def summary(metrics: dict[str, Any]) -> str:
     lines = [
         f"dedup: {metrics['docs_in']} documents in {metrics['shards']} shards -> "
         f"{metrics['docs_out']} kept",

@@ -9,14 +9,15 @@ import logging
 import os
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from warc2gpt.config import IngestSettings, TrackingSettings, to_dict
+from warc2gpt.config import IngestSettings, Params
 from warc2gpt.ingest.download import DownloadError, DownloadResult, download, part_path
 from warc2gpt.ingest.sources import Source, resolve_sources, retry_policy
-from warc2gpt.tracking import log_stage_metrics, write_metrics
+from warc2gpt.mapper import Mapper
+from warc2gpt.stages import headline
+from warc2gpt.tracking import write_metrics
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS = Path("metrics/ingest.json")
@@ -26,6 +27,10 @@ MANIFEST = ".ingest-manifest.json"
 
 class IngestError(RuntimeError):
     """One or more sources could not be fetched."""
+
+
+# Failures the command reports as one line, not a traceback.
+USER_ERRORS = (IngestError, DownloadError)
 
 
 def plan_ingest(settings: IngestSettings) -> list[Source]:
@@ -64,6 +69,12 @@ def ingest_sample(settings: IngestSettings) -> list[DownloadResult]:
     return [DownloadResult(p, "sample", p.stat().st_size, "sample", seconds=seconds) for p in paths]
 
 
+# The figures of metrics/ingest.json; every file's name, size and digest stay in the output
+# folder's STATS file.
+HEADLINE = ["files", "bytes", "downloaded", "skipped", "retries", "pruned"]
+STATS = ".ingest-stats.json"
+
+
 def finish_ingest(
     settings: IngestSettings,
     results: list[DownloadResult],
@@ -76,54 +87,41 @@ def finish_ingest(
     pruned = prune_output(output, keep) if settings.prune else []
     _write_manifest(output, keep if settings.prune else _read_manifest(output) | keep)
     metrics = ingest_metrics(results, seconds, pruned)
-    write_metrics(metrics_path, metrics)
+    metrics["output"] = str(output)
+    write_metrics(output / STATS, metrics)
+    write_metrics(metrics_path, headline(metrics, HEADLINE))
     return metrics
 
 
-def run_ingest(
-    settings: IngestSettings,
-    metrics_path: str | Path = DEFAULT_METRICS,
-    *,
-    progress: bool | None = None,
-    tracking: TrackingSettings | None = None,
-) -> list[Path]:
-    """The whole stage without Prefect: fetch with `settings.workers` threads.
+def run(params: Params, mapper: Mapper) -> dict[str, Any]:
+    """Fetch every source, one call per file on `mapper` (threads), into `ingest.output`.
 
-    Returns the output files in source order. Every source is attempted; if any failed, an
-    IngestError lists them all after the others finished (their files stay complete).
+    Every source is attempted; if any failed, an IngestError lists them all after the others
+    finished (their files stay complete). No sources: the built-in sample crawl.
     """
+    settings = params.ingest
     start = time.monotonic()
     if not settings.sources:
         results = ingest_sample(settings)
     else:
         plan = plan_ingest(settings)
-        results = fetch_all(plan, settings, progress=progress)
-    metrics = finish_ingest(settings, results, time.monotonic() - start, metrics_path)
-    if tracking is not None:
-        log_stage_metrics("ingest", tracking, to_dict(settings), metrics, [metrics_path])
-    return [r.path for r in results]
+        workers = max(1, min(getattr(mapper, "workers", 1), len(plan)))
+        calls = [(s, settings, i % workers) for i, s in enumerate(plan)]
+        outcomes = mapper.map(_fetch_or_failure, calls)
+        failures = [(s, o) for s, o in zip(plan, outcomes, strict=True) if isinstance(o, str)]
+        if failures:
+            lines = "\n".join(f"  {s.name} from {s.origin!r}: {why}" for s, why in failures)
+            raise IngestError(f"{len(failures)} of {len(plan)} sources failed:\n{lines}")
+        results = list(outcomes)
+    return finish_ingest(settings, results, time.monotonic() - start, settings.metrics)
 
 
-def fetch_all(
-    plan: list[Source], settings: IngestSettings, *, progress: bool | None = None
-) -> list[DownloadResult]:
-    workers = max(1, min(settings.workers, len(plan)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
-        futures = [
-            pool.submit(fetch_source, s, settings, position=i % workers, progress=progress)
-            for i, s in enumerate(plan)
-        ]
-        outcomes: list[DownloadResult | BaseException] = []
-        for future in futures:
-            try:
-                outcomes.append(future.result())
-            except (DownloadError, OSError) as exc:
-                outcomes.append(exc)
-    failures = [(s, o) for s, o in zip(plan, outcomes, strict=True) if isinstance(o, BaseException)]
-    if failures:
-        lines = "\n".join(f"  {s.name} from {s.origin!r}: {exc}" for s, exc in failures)
-        raise IngestError(f"{len(failures)} of {len(plan)} sources failed:\n{lines}")
-    return [o for o in outcomes if isinstance(o, DownloadResult)]
+def _fetch_or_failure(source: Source, settings: IngestSettings, position: int) -> Any:
+    """A download's result, or why it failed (so one failure never stops the others)."""
+    try:
+        return fetch_source(source, settings, position=position)
+    except (DownloadError, OSError) as exc:
+        return str(exc) or type(exc).__name__
 
 
 def ingest_metrics(
@@ -158,10 +156,10 @@ def ingest_metrics(
     }
 
 
-def format_summary(metrics: dict[str, Any], output: str) -> str:
+def summary(metrics: dict[str, Any]) -> str:
     """One line for the terminal."""
     return (
-        f"ingest: {metrics['files']} files, {metrics['bytes'] / 1e6:.1f} MB in {output} "
+        f"ingest: {metrics['files']} files, {metrics['bytes'] / 1e6:.1f} MB in {metrics['output']} "
         f"({metrics['downloaded']} downloaded, {metrics['copied']} copied, "
         f"{metrics['skipped']} already complete, {metrics['sample']} sample; "
         f"{metrics['retries']} retries, {metrics['resumed_bytes']} bytes resumed, "

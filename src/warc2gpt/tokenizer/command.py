@@ -8,8 +8,8 @@ import re
 import sys
 from collections.abc import Callable
 
-from warc2gpt.cli import params_from_args
-from warc2gpt.config import load_params, to_dict
+from warc2gpt.cli import Option, stage_command
+from warc2gpt.config import load_params
 
 
 def _reporting_errors(func: Callable[[argparse.Namespace], int]) -> Callable:
@@ -29,6 +29,24 @@ def _reporting_errors(func: Callable[[argparse.Namespace], int]) -> Callable:
     return run
 
 
+TRAIN_OPTIONS = [
+    Option(
+        "--input",
+        "input",
+        dict(
+            action="append",
+            metavar="GLOB",
+            help="Parquet shards (repeatable; default: tokenizer.input)",
+        ),
+    ),
+    Option("--output", "output", dict(help="tokenizer directory (default: tokenizer.output)")),
+    Option("--vocab-size", "vocab_size", dict(type=int, help="default: tokenizer.vocab_size")),
+]
+TOKENIZE_OPTIONS = [
+    Option("--workers", "workers", dict(type=int, help="workers (default: tokenize.workers)")),
+]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from warc2gpt.cli import add_params_options
 
@@ -40,23 +58,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     actions = tokenizer.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    train = actions.add_parser(
-        "train",
+    stage_command(
+        actions,
+        "tokenizer",
+        TRAIN_OPTIONS,
+        command="train",
         help="train on the corpus (the tokenizer stage)",
         description="Train the byte-level BPE on the Parquet corpus and "
         "save tokenizer.json and token_bytes.npy.",
     )
-    add_params_options(train)
-    train.add_argument(
-        "--input",
-        action="append",
-        metavar="GLOB",
-        help="Parquet shards (repeatable; default: tokenizer.input)",
-    )
-    train.add_argument("--output", help="tokenizer directory (default: tokenizer.output)")
-    train.add_argument("--vocab-size", type=int, help="default: tokenizer.vocab_size")
-    train.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
-    train.set_defaults(func=run_train)
 
     for name, help_text, func in (
         ("encode", "print the token ids of TEXT", run_encode),
@@ -85,46 +95,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             )
         action.set_defaults(func=func)
 
-    tokenize = sub.add_parser(
+    stage_command(
+        sub,
         "tokenize",
+        TOKENIZE_OPTIONS,
         help="encode the corpus into train/val token shards",
         description="Encode every document (each after <|endoftext|>) into llm.c-layout token "
         "shards, split into train and val by a hash of the document id.",
     )
-    add_params_options(tokenize)
-    tokenize.add_argument("--workers", type=int, help="processes (default: tokenize.workers)")
-    tokenize.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
-    tokenize.set_defaults(func=run_tokenize_command)
-
-
-@_reporting_errors
-def run_train(args: argparse.Namespace) -> int:
-    from warc2gpt.tokenizer.train import train_tokenizer
-    from warc2gpt.tracking import log_stage_metrics, write_metrics
-
-    params = params_from_args(
-        args,
-        "tokenizer",
-        {
-            "input": args.input,
-            "output": args.output,
-            "vocab_size": args.vocab_size,
-        },
-    )
-    tokenizer, metrics = train_tokenizer(params.tokenizer)
-    write_metrics(params.tokenizer.metrics, metrics)
-    print(
-        f"tokenizer: {metrics['documents']} documents, vocabulary {tokenizer.vocab_size} "
-        f"({tokenizer.merges} merges) in {metrics['seconds']:.1f} s -> {params.tokenizer.output}"
-    )
-    log_stage_metrics(
-        "tokenizer",
-        params.tracking,
-        to_dict(params.tokenizer),
-        metrics,
-        artifacts=[params.tokenizer.metrics],
-    )
-    return 0
 
 
 def _tokenizer(args: argparse.Namespace):
@@ -167,23 +145,4 @@ def run_show(args: argparse.Namespace) -> int:
 
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     print(render(_tokenizer(args), _text(args), color=color))
-    return 0
-
-
-@_reporting_errors
-def run_tokenize_command(args: argparse.Namespace) -> int:
-    from warc2gpt.tokenizer.tokenize import format_summary, run_tokenize
-    from warc2gpt.tracking import log_stage_metrics, write_metrics
-
-    params = params_from_args(args, "tokenize", {"workers": args.workers})
-    metrics = run_tokenize(params)
-    write_metrics(params.tokenize.metrics, metrics)
-    print(format_summary(metrics))
-    log_stage_metrics(
-        "tokenize",
-        params.tracking,
-        to_dict(params.tokenize),
-        metrics,
-        artifacts=[params.tokenize.metrics],
-    )
     return 0

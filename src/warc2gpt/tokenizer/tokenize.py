@@ -10,21 +10,36 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from warc2gpt.config import Params
 from warc2gpt.documents import iter_documents
+from warc2gpt.mapper import Mapper, advance
+from warc2gpt.progress import Progress
+from warc2gpt.stages import headline
 from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError
-from warc2gpt.tokenizer.shards import VERSION_DTYPES, version_for_vocab, write_token_shard
+from warc2gpt.tokenizer.shards import (
+    VERSION_DTYPES,
+    ShardError,
+    version_for_vocab,
+    write_token_shard,
+)
 from warc2gpt.tokenizer.train import resolve_corpus
+from warc2gpt.tracking import write_metrics
 
 SPLITS = ("train", "val")
+
+
+# Failures the command reports as one line, not a traceback.
+USER_ERRORS = (TokenizerError, ShardError)
 
 
 def split_of(doc_id: str, val_fraction: float) -> str:
@@ -109,6 +124,7 @@ def tokenize_file(
         counts["documents"] += 1
         counts["tokens"] += 1 + tokens.size
         counts["bytes"] += len(text.encode("utf-8"))
+        advance(1)
     for split in SPLITS:
         if pieces[split]:
             target = shard_path(output, split, index)
@@ -159,51 +175,45 @@ def summarize(
     return metrics
 
 
-def _tokenize_job(job: tuple) -> dict[str, Any]:
-    return tokenize_file(*job)
+# The figures of metrics/tokenize.json; the per-split table stays in <output>/stats.json.
+HEADLINE = ["train.documents", "train.tokens", "val.documents", "val.tokens", "mb_per_second"]
 
 
-def run_tokenize(
-    params: Params,
-    on_file: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Encode every input shard on `tokenize.workers` threads (or processes for any other
-    runner); returns the stage metrics. The Prefect flow does the same through its runner."""
-    import multiprocessing
-    from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+def run(params: Params, mapper: Mapper) -> dict[str, Any]:
+    """Encode every input shard, one call per shard on `mapper`; writes and returns the metrics.
 
+    The shards are written into a staging folder beside the output and replace the previous
+    ones only once every input is encoded, so a failed run leaves the earlier shards usable.
+    """
     settings = params.tokenize
     inputs = tokenize_inputs(params)
-    tokenizer = Tokenizer.load(params.tokenizer.output)
-    clear_shards(settings.output)
-    jobs = [
-        (str(path), index, params.tokenizer.output, settings.output, settings.val_fraction)
+    tokenizer = Tokenizer.load(params.tokenizer.output)  # fails early on a missing tokenizer
+    output = Path(settings.output)
+    staging = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    calls = [
+        (str(path), index, params.tokenizer.output, str(staging), settings.val_fraction)
         for index, path in enumerate(inputs)
     ]
     started = time.perf_counter()
-    file_stats = []
-    workers = min(settings.workers, len(jobs))
-    pool: Executor | None = None
-    if workers > 1 and settings.runner == "threads":
-        pool = ThreadPoolExecutor(workers)
-    elif workers > 1:
-        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=context)
-    try:
-        results = pool.map(_tokenize_job, jobs) if pool else map(_tokenize_job, jobs)
-        for stats in results:
-            file_stats.append(stats)
-            if on_file:
-                on_file(stats)
-    finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
-    return summarize(
+    total = sum(pq.ParquetFile(path).metadata.num_rows for path in inputs)
+    with Progress("tokenize", total=total, unit="doc") as progress:
+        file_stats = mapper.map(tokenize_file, calls, progress)
+    metrics = summarize(
         file_stats, time.perf_counter() - started, tokenizer.vocab_size, settings.workers
     )
+    output.mkdir(parents=True, exist_ok=True)
+    clear_shards(output)
+    for shard in sorted(staging.glob("*.bin")):
+        os.replace(shard, output / shard.name)
+    staging.rmdir()
+    write_metrics(output / "stats.json", metrics)
+    write_metrics(settings.metrics, headline(metrics, HEADLINE))
+    return metrics
 
 
-def format_summary(metrics: dict[str, Any]) -> str:
+def summary(metrics: dict[str, Any]) -> str:
     """The tokenize metrics as a small table."""
     lines = [f"{'split':<6} {'documents':>10} {'tokens':>12} {'bytes':>14} {'bytes/token':>11}"]
     for split in ("train", "val"):

@@ -8,9 +8,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from warc2gpt.config import TokenizerSettings
+from warc2gpt.config import Params, TokenizerSettings
 from warc2gpt.documents import iter_texts
+from warc2gpt.mapper import Mapper
 from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError, train_bpe
+from warc2gpt.tracking import write_metrics
+
+# Failures the command reports as one line, not a traceback.
+USER_ERRORS = (TokenizerError,)
 
 
 def resolve_corpus(patterns: Iterable[str]) -> list[Path]:
@@ -71,3 +76,17 @@ def train_tokenizer(
         "seconds": round(seconds, 3),
     }
     return tokenizer, metrics
+
+
+def run(params: Params, mapper: Mapper) -> dict[str, Any]:
+    """The tokenizer stage: train on the corpus (one call: the trainer uses every core itself)."""
+    _, metrics = train_tokenizer(params.tokenizer)
+    write_metrics(params.tokenizer.metrics, metrics)
+    return metrics
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    return (
+        f"tokenizer: {metrics['documents']} documents, vocabulary {metrics['vocab_size']} "
+        f"({metrics['merges']} merges) in {metrics['seconds']:.1f} s"
+    )

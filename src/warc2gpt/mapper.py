@@ -1,0 +1,218 @@
+"""How a stage fans work out: the one place where threads, processes, Dask or Ray are chosen.
+
+A stage's `run(params, mapper)` calls `mapper.map(fn, calls)` with module-level functions and
+argument tuples; results come back in the order of the calls. The command line builds a
+`LocalMapper` (or a Dask/Ray one) from the stage's `runner` and `workers` settings; the Prefect
+flow builds a mapper that submits each call as a task on the task runner the same settings
+choose, so both do the same work with the same parallelism.
+
+Work functions report progress with `advance(n)` (documents, bytes): in this process, in threads
+and in local worker processes it reaches the `Progress` given to `map`; elsewhere it is a no-op.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, Protocol
+
+from warc2gpt.progress import Progress
+
+Call = tuple[Any, ...]
+
+# Where advance() sends its counts: a callback in this process, or a queue to the parent.
+_sink: Callable[..., None] | None = None
+_sink_lock = threading.Lock()
+_channel: Any = None
+
+
+def advance(n: float = 1, **counts: int) -> None:
+    """Count `n` units of progress (and named `counts`, e.g. docs=1) for the enclosing `map`."""
+    if _channel is not None:
+        _channel.put((n, counts))
+    elif _sink is not None:
+        with _sink_lock:
+            _sink(n, **counts)
+
+
+def _set_channel(channel: Any) -> None:
+    global _channel
+    _channel = channel
+
+
+class Mapper(Protocol):
+    """Runs `fn(*call)` for every call, possibly in parallel; results in call order."""
+
+    workers: int
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
+    ) -> list[Any]: ...
+
+
+def _gather(futures: list[Future], on_done: Callable[[int], None] | None = None) -> list[Any]:
+    """Every future's result in order; the first failure cancels what has not started."""
+    try:
+        results = []
+        for future in futures:
+            results.append(future.result())
+            if on_done:
+                on_done(len(results))
+        return results
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+
+
+class LocalMapper:
+    """Threads or processes on this machine; one worker (or one call) runs in this process.
+
+    Processes are forked where the platform allows, so state a stage built before mapping
+    (a language model, a multi-million-domain blocklist) is shared copy-on-write, not rebuilt.
+    """
+
+    def __init__(self, kind: str = "processes", workers: int = 1) -> None:
+        if kind not in ("threads", "processes"):
+            raise ValueError(f"unknown local mapper {kind!r}: expected threads or processes")
+        self.kind, self.workers = kind, workers
+
+    @property
+    def in_process(self) -> bool:
+        return self.workers <= 1
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
+    ) -> list[Any]:
+        global _sink
+        calls = list(calls)
+        previous = _sink
+        _sink = progress.advance if progress is not None else None
+        try:
+            if self.in_process or len(calls) <= 1:
+                return [fn(*call) for call in calls]
+            if self.kind == "threads":
+                with ThreadPoolExecutor(min(self.workers, len(calls))) as pool:
+                    return _gather([pool.submit(fn, *call) for call in calls])
+            return self._map_processes(fn, calls, progress)
+        finally:
+            _sink = previous
+
+    def _map_processes(
+        self, fn: Callable[..., Any], calls: list[Call], progress: Progress | None
+    ) -> list[Any]:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        channel = context.Queue() if progress is not None else None
+        pump = _Pump(channel, progress) if channel is not None else None
+        pool: Executor = ProcessPoolExecutor(
+            min(self.workers, len(calls)),
+            mp_context=context,
+            initializer=_set_channel,
+            initargs=(channel,),
+        )
+        try:
+            with pool:
+                return _gather([pool.submit(fn, *call) for call in calls])
+        finally:
+            if pump is not None:
+                pump.stop()
+
+
+class _Pump(threading.Thread):
+    """Moves the counts worker processes put on the channel into the parent's Progress."""
+
+    def __init__(self, channel: Any, progress: Progress) -> None:
+        super().__init__(daemon=True, name="progress-pump")
+        self.channel, self.progress = channel, progress
+        self._stop_event = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            try:
+                n, counts = self.channel.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop_event.is_set():
+                    return
+                continue
+            self.progress.advance(n, **counts)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+class DaskMapper:
+    """Calls as Dask futures on a cluster (`address`) or a local one of `workers` processes."""
+
+    def __init__(self, workers: int, address: str = "") -> None:
+        self.workers, self.address = workers, address
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
+    ) -> list[Any]:
+        from dask.distributed import Client, LocalCluster
+
+        if self.address:
+            client = Client(self.address)
+            cluster = None
+        else:
+            cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+        try:
+            futures = [client.submit(fn, *call, pure=False) for call in calls]
+            return client.gather(futures)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+class RayMapper:
+    """Calls as Ray tasks on a cluster (`address`) or a local Ray of `workers` CPUs."""
+
+    def __init__(self, workers: int, address: str = "") -> None:
+        self.workers, self.address = workers, address
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
+    ) -> list[Any]:
+        try:
+            import ray
+        except ImportError:
+            raise ImportError(
+                "runner: ray needs the ray package (pip install 'ray[default]'); "
+                "it is not installed with warc2gpt"
+            ) from None
+        started = not ray.is_initialized()
+        if started:
+            if self.address:
+                ray.init(address=self.address)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False)
+        try:
+            remote = ray.remote(fn)
+            return ray.get([remote.remote(*call) for call in calls])
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def mapper_for(runner: str, workers: int, address: str = "") -> Mapper:
+    """The mapper a stage's settings name: threads, processes, dask or ray."""
+    if runner in ("threads", "processes"):
+        return LocalMapper(runner, workers)
+    if runner == "dask":
+        return DaskMapper(workers, address)
+    if runner == "ray":
+        return RayMapper(workers, address)
+    raise ValueError(f"unknown runner {runner!r}: expected threads, processes, dask or ray")
