@@ -14,14 +14,14 @@ import time
 
 import torch
 
-from warc2gpt.evaluate.generate import generate_tokens, resolve_device
+from warc2gpt.model.device import resolve_device
+from warc2gpt.model.generate import generate_tokens
 from warc2gpt.model.gpt import GPT, GPTConfig
+from warc2gpt.model.store import load_model
 
 
 def build_model(args: argparse.Namespace, device: torch.device) -> GPT:
     if args.model:
-        from warc2gpt.train.checkpoint import load_model
-
         return load_model(args.model, device)
     torch.manual_seed(0)
     config = GPTConfig(

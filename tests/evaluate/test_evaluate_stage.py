@@ -10,9 +10,10 @@ import torch
 
 from warc2gpt.cli import main as cli_main
 from warc2gpt.config import load_params
-from warc2gpt.evaluate.generate import generate_text
 from warc2gpt.evaluate.report import read_curves
-from warc2gpt.evaluate.stage import run_evaluate
+from warc2gpt.evaluate.stage import run, run_evaluate, summary
+from warc2gpt.model.generate import generate_text
+from warc2gpt.model.store import save_model
 
 pytestmark = pytest.mark.shared_data
 
@@ -42,19 +43,39 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, artifacts, val_shar
     ]
 
 
-def test_run_evaluate_writes_metrics_and_report(project) -> None:
-    metrics, files = run_evaluate(load_params("absent.yaml", project))
+def test_run_writes_headline_metrics_and_report(project) -> None:
+    metrics = run(load_params("absent.yaml", project), mapper=None)
     saved = json.loads(Path("metrics/eval.json").read_text())
     assert saved == metrics
-    assert saved["hellaswag_items"] == 20 and saved["lambada_items"] == 10
+    assert set(saved) == {
+        "val_loss",
+        "val_bpb",
+        "hellaswag_acc",
+        "lambada_acc",
+        "val_tokens",
+        "model_params",
+    }
     assert 0 < saved["val_bpb"] < 20 and saved["val_tokens"] >= 4000
+    figures = json.loads(Path("reports/eval.json").read_text())
+    assert figures["hellaswag_items"] == 20 and figures["lambada_items"] == 10
+    assert {k: figures[k] for k in saved} == saved
     report = Path("reports/eval.md").read_text()
-    assert "| val_bpb |" in report and "![loss curves](loss_curves.png)" in report
+    assert "| val_bpb |" in report and "| lambada_ppl |" in report
+    assert "![loss curves](loss_curves.png)" in report
     png = Path("reports/loss_curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     samples = json.loads(Path("reports/samples.json").read_text())["samples"]
     assert [s["prompt"] for s in samples] == load_params("absent.yaml").evaluate.prompts
-    assert {Path(f).name for f in files} == {"eval.md", "loss_curves.png", "samples.json"}
+    text = summary(metrics)
+    assert "bpb" in text and "hellaswag acc" in text and "lambada acc" in text
+
+
+def test_run_evaluate_returns_every_figure_and_the_report_files(project) -> None:
+    figures, files = run_evaluate(load_params("absent.yaml", project))
+    assert figures == json.loads(Path("reports/eval.json").read_text())
+    assert "hellaswag_acc_norm" in figures and "lambada_ppl" in figures
+    names = {Path(f).name for f in files}
+    assert names == {"eval.md", "loss_curves.png", "samples.json", "eval.json"}
 
 
 def test_loss_curves_read_every_loss_column() -> None:
@@ -79,7 +100,7 @@ def test_evaluate_command(project, capsys) -> None:
 def test_evaluate_without_shards_says_what_to_run(project) -> None:
     params = load_params("absent.yaml", [*project, "evaluate.val_tokens=missing/val_*.bin"])
     with pytest.raises(FileNotFoundError, match="tokenize"):
-        run_evaluate(params)
+        run(params)
 
 
 def test_generate_from_model_dir_and_checkpoint(
@@ -99,8 +120,6 @@ def test_generate_from_model_dir_and_checkpoint(
 
 
 def test_generate_refuses_a_mismatched_tokenizer(artifacts, make_gpt, tmp_path: Path) -> None:
-    from warc2gpt.train.checkpoint import save_model
-
     _, tokenizer_dir = artifacts
     save_model(make_gpt(600), tmp_path / "model")
     argv = ["generate", "--model", str(tmp_path / "model"), "--tokenizer", str(tokenizer_dir)]

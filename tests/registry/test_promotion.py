@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -79,17 +80,49 @@ def test_register_stage_gates_on_val_bpb(
     assert aliases(client, model_name) == {CHAMPION: "3", CHALLENGER: "3"}
     assert json.loads(Path("metrics/register.json").read_text())["challenger_version"] == "3"
 
-    tags = client.get_model_version(model_name, "3").tags
-    assert tags["val_bpb"] == "1.400000"
-    assert tags["champion.previous"] == "1"
-    assert tags["dvc.lock.sha256"] == hashlib.sha256(DVC_LOCK.encode()).hexdigest()
-    assert tags["dvc.out.data/tokens"] == "3f1c0aa1b2c3d4e5f60718293a4b5c6d.dir"
-    assert tags["data.curate.kept"] == "12"
-    run = client.get_run(better["run_id"])
-    assert run.data.metrics["val_bpb"] == pytest.approx(1.40)
+    version = client.get_model_version(model_name, "3")
+    assert version.tags["val_bpb"] == "1.400000"
+    assert version.tags["champion.previous"] == "1"
+    assert client.get_run(version.run_id).data.metrics["val_bpb"] == pytest.approx(1.40)
 
     assert rollback(client, model_name) == ("3", "1")
     assert aliases(client, model_name)[CHAMPION] == "1"
+
+
+def test_version_tags_lead_with_lineage_and_the_rest_is_one_json(
+    project, register_with_bpb, client: MlflowClient, model_name: str
+) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q"], check=True)
+    Path("dvc.lock").write_text(DVC_LOCK)
+    Path("metrics/tokenize.json").write_text(json.dumps({"train_tokens": 123456789}))
+    Path("metrics/train.json").write_text(json.dumps({"params": 98765, "val_loss": 3.5}))
+    subprocess.run(["git", "add", "dvc.lock"], check=True)
+    subprocess.run([*git, "commit", "-qm", "data"], check=True)
+    revision = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    params = project()
+    register_with_bpb(params, 1.50)
+    register_with_bpb(params, 1.40)  # promoted over version 1
+    assert rollback(client, model_name) == ("2", "1")
+
+    version = client.get_model_version(model_name, "2")
+    assert len(version.tags) <= 15, sorted(version.tags)
+    assert version.tags["git.revision"] == revision
+    assert version.tags["dvc.lock.sha256"] == hashlib.sha256(DVC_LOCK.encode()).hexdigest()
+    assert version.tags["data.documents"] == "12"  # curate's kept: no dedup figures here
+    assert version.tags["data.train_tokens"] == "123456789"
+    assert version.tags["model.params"] == "98765"
+    assert float(version.tags["promotion.champion_val_bpb"]) == pytest.approx(1.5)
+
+    record = client.download_artifacts(version.run_id, "lineage.json")
+    lineage = json.loads(Path(record).read_text())
+    assert lineage["git_revision"] == revision
+    assert lineage["dvc_lock"]["outputs"] == {"data/tokens": "3f1c0aa1b2c3d4e5f60718293a4b5c6d.dir"}
+    assert lineage["figures"]["curate.pages"] == 20
+    assert lineage["figures"]["train.val_loss"] == pytest.approx(3.5)
+    assert lineage["figures"]["eval.val_bpb"] == pytest.approx(1.40)
 
 
 def test_rule_never_leaves_promotion_to_people(
@@ -104,7 +137,7 @@ def test_manual_promotion_and_rollback_walk_history(
     project, register_with_bpb, client, model_name, capsys
 ) -> None:
     params = project()
-    source = register_with_bpb(params, 1.5)["model_uri"]
+    assert register_with_bpb(params, 1.5)["challenger_version"] == "1"
     source_version = client.get_model_version(model_name, "1")
     for _ in range(2):  # versions 2 and 3 of the same weights
         register_challenger(
@@ -115,7 +148,6 @@ def test_manual_promotion_and_rollback_walk_history(
             {"val_bpb": "1.5"},
             model_id=source_version.source.removeprefix("models:/"),
         )
-    assert source == f"models:/{model_name}/1"
     common = [
         "--params",
         "absent.yaml",

@@ -80,8 +80,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from warc2gpt.evaluate.generate import TextStream, generate_tokens, resolve_device
-    from warc2gpt.evaluate.stage import load_model_and_tokenizer
+    from warc2gpt.model.device import resolve_device
+    from warc2gpt.model.generate import TextStream, generate_tokens
+    from warc2gpt.model.store import load_model_and_tokenizer
     from warc2gpt.tracking import tracking_uri
 
     params = load_params(args.params, args.overrides)
@@ -90,7 +91,8 @@ def run_generate(args: argparse.Namespace) -> int:
     for key in g:
         if getattr(args, key, None) is not None:
             g[key] = getattr(args, key)
-    device = resolve_device(args.device or settings.device)
+    where = "--device" if args.device else "evaluate.device"
+    device = resolve_device(args.device or settings.device, setting=where)
     model, tokenizer = load_model_and_tokenizer(
         args.model or settings.model_dir,
         args.tokenizer or settings.tokenizer_dir,

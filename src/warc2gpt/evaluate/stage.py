@@ -1,92 +1,38 @@
 """The evaluate stage: model + val shards -> metrics/eval.json and reports/.
 
-Also where a model for evaluation or generation is found: an exported model directory, a
-training checkpoint file, a logged MLflow model directory, or a `models:/` / `runs:/` URI.
+metrics/eval.json holds the headline figures (DVC compares them across experiments);
+reports/eval.json holds every figure, next to the report page, the loss curves and the
+fixed-prompt samples.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from warc2gpt.config import EvaluateSettings, Params
 from warc2gpt.evaluate.bpb import evaluate_val, val_shards
-from warc2gpt.evaluate.generate import generate_text, resolve_device
-from warc2gpt.evaluate.report import write_report
+from warc2gpt.evaluate.report import CURVES_FILE, REPORT_FILE, write_report
 from warc2gpt.evaluate.tasks import (
     evaluate_hellaswag,
     evaluate_lambada,
     load_hellaswag,
     load_lambada,
 )
-from warc2gpt.tracking import write_metrics
+from warc2gpt.model.device import resolve_device
+from warc2gpt.model.generate import generate_text
+from warc2gpt.model.store import load_model_and_tokenizer
+from warc2gpt.tracking import numeric_metrics, write_metrics
 
 log = logging.getLogger(__name__)
-MLFLOW_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
-
-
-def _load_checkpoint_file(path: Path, device: torch.device):
-    """The model inside a training checkpoint (`step_*.pt`): weights plus the run's shape."""
-    from warc2gpt.model.gpt import GPT, GPTConfig
-
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    identity = state.get("identity", {}) if isinstance(state, dict) else {}
-    config = {k.removeprefix("model."): v for k, v in identity.items() if k.startswith("model.")}
-    if "model" not in state or not config:
-        raise ValueError(f"{path}: not a training checkpoint (no model weights and config)")
-    model = GPT(GPTConfig.from_dict(config))
-    model.load_state_dict(state["model"])
-    return model.to(device).eval()
-
-
-def load_model_and_tokenizer(
-    source: str,
-    tokenizer_dir: str | Path,
-    device: torch.device | str = "cpu",
-    tracking_uri: str | None = None,
-):
-    """(GPT in eval mode, Tokenizer) from a model directory, checkpoint file, or MLflow model.
-
-    A logged MLflow model carries its own tokenizer; the others use `tokenizer_dir`.
-    `tracking_uri` is the MLflow store a `models:/` or `runs:/` URI is looked up in.
-    """
-    from warc2gpt.tokenizer.bpe import Tokenizer
-    from warc2gpt.train.checkpoint import load_model
-
-    device = torch.device(device)
-    if source.startswith(MLFLOW_URI_SCHEMES):
-        from warc2gpt.registry.pyfunc import download_model
-
-        source = str(download_model(source, tracking_uri))
-    path = Path(source)
-    if (path / "MLmodel").is_file():
-        from warc2gpt.registry.pyfunc import load_logged_model
-
-        return load_logged_model(path, device)
-    if path.is_file():
-        model = _load_checkpoint_file(path, device)
-    elif path.is_dir():
-        model = load_model(path, device)
-    else:
-        raise FileNotFoundError(
-            f"{source}: no such model; give a model directory (artifacts/model), a checkpoint "
-            "file, or a registry URI such as models:/warc2gpt@champion"
-        )
-    tokenizer = Tokenizer.load(tokenizer_dir)
-    check_vocab(model, tokenizer, tokenizer_dir)
-    return model, tokenizer
-
-
-def check_vocab(model: Any, tokenizer: Any, where: str | Path) -> None:
-    if tokenizer.vocab_size != model.config.vocab_size:
-        raise ValueError(
-            f"tokenizer in {where} has {tokenizer.vocab_size} ids but the model was trained "
-            f"for {model.config.vocab_size}; use the tokenizer the model was trained with"
-        )
+# What metrics/eval.json keeps (those measured); every figure goes to reports/eval.json.
+HEADLINE = ("val_loss", "val_bpb", "hellaswag_acc", "lambada_acc", "val_tokens", "model_params")
+FIGURES_FILE = "eval.json"
+SAMPLES_FILE = "samples.json"
 
 
 def fixed_prompt_samples(
@@ -113,11 +59,10 @@ def fixed_prompt_samples(
     ]
 
 
-def run_evaluate(params: Params) -> tuple[dict[str, Any], list[Path]]:
-    """Evaluate the trained model; returns (metrics, report files). Writes metrics and report."""
-    settings = params.evaluate
+def measure(settings: EvaluateSettings) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """(every figure, the fixed-prompt samples) for the model `settings` name."""
     started = time.perf_counter()
-    device = resolve_device(settings.device)
+    device = resolve_device(settings.device, setting="evaluate.device")
     model, tokenizer = load_model_and_tokenizer(settings.model_dir, settings.tokenizer_dir, device)
     window = model.config.sequence_len
     val = evaluate_val(
@@ -129,7 +74,7 @@ def run_evaluate(params: Params) -> tuple[dict[str, Any], list[Path]]:
         settings.max_val_tokens,
         device,
     )
-    metrics: dict[str, Any] = {
+    figures: dict[str, Any] = {
         "val_loss": val.loss,
         "val_bpb": val.bpb,
         "val_tokens": val.tokens,
@@ -140,33 +85,75 @@ def run_evaluate(params: Params) -> tuple[dict[str, Any], list[Path]]:
     if settings.hellaswag:
         items = load_hellaswag(settings.hellaswag, settings.hellaswag_limit)
         scores = evaluate_hellaswag(model, tokenizer, items, window, device, settings.batch_size)
-        metrics.update({f"hellaswag_{k}": v for k, v in scores.items()})
+        figures.update({f"hellaswag_{k}": v for k, v in scores.items()})
     if settings.lambada:
         items = load_lambada(settings.lambada, settings.lambada_limit)
         scores = evaluate_lambada(model, tokenizer, items, window, device, settings.batch_size)
-        metrics.update({f"lambada_{k}": v for k, v in scores.items()})
+        figures.update({f"lambada_{k}": v for k, v in scores.items()})
     samples = fixed_prompt_samples(model, tokenizer, settings)
-    metrics["seconds"] = round(time.perf_counter() - started, 2)
-    write_metrics(settings.metrics, metrics)
-    files = write_report(settings.report_dir, metrics, samples, settings.loss_curves)
-    write_metrics(Path(settings.report_dir) / "samples.json", {"samples": samples})
-    return metrics, files + [Path(settings.report_dir) / "samples.json"]
+    figures["seconds"] = round(time.perf_counter() - started, 2)
+    return figures, samples
 
 
-def format_summary(metrics: dict[str, Any]) -> str:
-    """A few lines for the terminal and logs."""
-    lines = [
-        f"val loss {metrics['val_loss']:.4f}  bpb {metrics['val_bpb']:.4f}  "
-        f"({metrics['val_tokens']:,} tokens)"
-    ]
-    if "hellaswag_acc" in metrics:
-        lines.append(
-            f"hellaswag acc {metrics['hellaswag_acc']:.4f}  acc_norm "
-            f"{metrics['hellaswag_acc_norm']:.4f}  ({metrics['hellaswag_items']} items)"
-        )
-    if "lambada_acc" in metrics:
-        lines.append(
-            f"lambada acc {metrics['lambada_acc']:.4f}  ppl "
-            f"{metrics['lambada_ppl']:.2f}  ({metrics['lambada_items']} items)"
-        )
+def run(params: Params, mapper: Any = None) -> dict[str, Any]:
+    """Evaluate the trained model; writes metrics/eval.json and reports/, returns the headline.
+
+    Nothing fans out here, so `mapper` is unused. The figures beyond the headline and the
+    report files are logged to the active MLflow run when there is one.
+    """
+    settings = params.evaluate
+    figures, samples = measure(settings)
+    report_dir = Path(settings.report_dir)
+    write_report(report_dir, figures, samples, settings.loss_curves)
+    write_metrics(report_dir / SAMPLES_FILE, {"samples": samples})
+    write_metrics(report_dir / FIGURES_FILE, figures)
+    headline = {k: figures[k] for k in HEADLINE if k in figures}
+    write_metrics(settings.metrics, headline)
+    _log_to_active_run({k: v for k, v in figures.items() if k not in headline}, settings)
+    return headline
+
+
+def _log_to_active_run(figures: dict[str, Any], settings: EvaluateSettings) -> None:
+    """The figures beyond the headline and the report files, into the caller's MLflow run."""
+    # A run can only be active where mlflow is imported; evaluation never imports it itself.
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None or mlflow.active_run() is None:
+        return
+    try:
+        mlflow.log_metrics(numeric_metrics(figures))
+        for path in report_files(settings):
+            mlflow.log_artifact(str(path), artifact_path="reports")
+    except Exception as exc:  # tracking must never sink a finished evaluation
+        log.warning("MLflow logging of the evaluation report failed: %s", exc)
+
+
+def report_files(settings: EvaluateSettings) -> list[Path]:
+    """The report files the last run wrote."""
+    names = (REPORT_FILE, CURVES_FILE, SAMPLES_FILE, FIGURES_FILE)
+    return [p for p in (Path(settings.report_dir) / n for n in names) if p.exists()]
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    """The lines printed at the end: val loss and bpb, and the task accuracies when run."""
+    lines = [f"val loss {metrics['val_loss']:.4f}  bpb {metrics['val_bpb']:.4f}"]
+    if "val_tokens" in metrics:
+        lines[0] += f"  ({metrics['val_tokens']:,} tokens)"
+    for task in ("hellaswag", "lambada"):
+        if f"{task}_acc" in metrics:
+            line = f"{task} acc {metrics[f'{task}_acc']:.4f}"
+            if f"{task}_items" in metrics:
+                line += f"  ({metrics[f'{task}_items']} items)"
+            lines.append(line)
     return "\n".join(lines)
+
+
+# The names the commands and flows call until they go through the generic stage wrapper.
+def run_evaluate(params: Params) -> tuple[dict[str, Any], list[Path]]:
+    """`run`, then (every figure, the report files) for a caller that logs them itself."""
+    run(params)
+    settings = params.evaluate
+    figures = json.loads((Path(settings.report_dir) / FIGURES_FILE).read_text(encoding="utf-8"))
+    return figures, report_files(settings)
+
+
+format_summary = summary

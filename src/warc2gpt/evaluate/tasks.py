@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from warc2gpt.evaluate.generate import attention_backends
+from warc2gpt.model.generate import attention_backends
 
 
 class TaskFileError(ValueError):

@@ -1,7 +1,10 @@
-"""Tags that lead a registered model back to its code and data: git revision, dvc.lock, stats.
+"""What leads a registered model back to its code and data: a few tags and one JSON record.
 
-`dvc.lock` records the content hash of every stage output, so its own hash (and the hashes of
-the outputs it lists) name the exact data a model was trained on.
+`dvc.lock` records the content hash of every stage output, so its own sha256 names the exact
+data a model was trained on. A model version carries that hash, the git revision and a handful
+of figures as tags (lineage first, so the registry UI stays readable); the full record (the
+hash of each output dvc.lock lists and every numeric figure of the stage metrics) is one JSON
+artifact, `lineage.json`, on the run that logged the model.
 """
 
 from __future__ import annotations
@@ -11,13 +14,19 @@ import json
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from warc2gpt.tracking import numeric_metrics
 
-# MLflow caps tag values; a hash or a figure is far below this.
-MAX_TAG_CHARS = 5000
+LINEAGE_ARTIFACT = "lineage.json"
+# Tag -> the figures it may come from (`<metrics file stem>.<key>`), the first one present wins.
+FIGURE_TAGS: dict[str, tuple[str, ...]] = {
+    "data.documents": ("dedup.docs_out", "curate.kept"),
+    "data.train_tokens": ("tokenize.train_tokens", "tokenize.train.tokens"),
+    "model.params": ("eval.model_params", "train.params"),
+}
 
 
 def git_revision(cwd: str | Path = ".") -> str | None:
@@ -36,29 +45,31 @@ def git_revision(cwd: str | Path = ".") -> str | None:
     return f"{revision}-dirty" if dirty else revision
 
 
-def dvc_lock_tags(path: str | Path) -> dict[str, str]:
-    """sha256 of dvc.lock, and the recorded hash of each stage output it lists."""
+def dvc_lock_record(path: str | Path) -> dict[str, Any]:
+    """sha256 of dvc.lock, its stages, and the recorded hash of each stage output it lists."""
     path = Path(path)
     if not path.is_file():
         return {}
     data = path.read_bytes()
-    tags = {"dvc.lock.sha256": hashlib.sha256(data).hexdigest()}
+    record: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest()}
     try:
         lock = yaml.safe_load(data) or {}
     except yaml.YAMLError:
-        return tags  # the file hash still pins it; the per-output view is a convenience
-    for stage, info in (lock.get("stages") or {}).items():
+        return record  # the file hash still pins it; the per-output view is a convenience
+    outputs = {}
+    for info in (lock.get("stages") or {}).values():
         for out in (info or {}).get("outs") or []:
             digest = out.get("md5") or out.get("etag") or out.get("checksum")
             if out.get("path") and digest:
-                tags[f"dvc.out.{out['path']}"] = str(digest)
-        tags.setdefault(f"dvc.stage.{stage}", "locked")
-    return tags
+                outputs[out["path"]] = str(digest)
+    record["stages"] = sorted(lock.get("stages") or {})
+    record["outputs"] = outputs
+    return record
 
 
-def data_stat_tags(metric_files: Iterable[str | Path]) -> dict[str, str]:
-    """Numeric figures of the stage metrics files that exist, as `data.<file stem>.<key>` tags."""
-    tags: dict[str, str] = {}
+def stage_figures(metric_files: Iterable[str | Path]) -> dict[str, float]:
+    """Every numeric figure of the metrics files that exist, as `<file stem>.<key>`."""
+    figures: dict[str, float] = {}
     for path in map(Path, metric_files):
         if not path.is_file():
             continue
@@ -67,19 +78,31 @@ def data_stat_tags(metric_files: Iterable[str | Path]) -> dict[str, str]:
         except json.JSONDecodeError:
             continue  # a half-written file from a killed stage: no figures rather than none at all
         if isinstance(metrics, dict):
-            for key, value in numeric_metrics(metrics, prefix=path.stem).items():
-                tags[f"data.{key}"] = f"{value:g}"
-    return tags
+            figures.update(numeric_metrics(metrics, prefix=path.stem))
+    return figures
 
 
-def lineage_tags(
+def lineage_record(
     dvc_lock: str | Path, metric_files: Iterable[str | Path], cwd: str | Path = "."
-) -> dict[str, str]:
-    """Every lineage tag for a model version."""
+) -> dict[str, Any]:
+    """The full lineage of a model: git revision, dvc.lock and every stage figure."""
+    return {
+        "git_revision": git_revision(cwd),
+        "dvc_lock": dvc_lock_record(dvc_lock),
+        "figures": stage_figures(metric_files),
+    }
+
+
+def lineage_tags(record: dict[str, Any]) -> dict[str, str]:
+    """The version's lineage tags, in order: git revision, dvc.lock hash, then FIGURE_TAGS."""
     tags: dict[str, str] = {}
-    revision = git_revision(cwd)
-    if revision:
-        tags["git.revision"] = revision
-    tags.update(dvc_lock_tags(dvc_lock))
-    tags.update(data_stat_tags(metric_files))
-    return {k: v[:MAX_TAG_CHARS] for k, v in tags.items()}
+    if record.get("git_revision"):
+        tags["git.revision"] = record["git_revision"]
+    if record.get("dvc_lock", {}).get("sha256"):
+        tags["dvc.lock.sha256"] = record["dvc_lock"]["sha256"]
+    figures = record.get("figures", {})
+    for tag, sources in FIGURE_TAGS.items():
+        value = next((figures[s] for s in sources if s in figures), None)
+        if value is not None:
+            tags[tag] = str(int(value)) if float(value).is_integer() else f"{value:.6f}"
+    return tags

@@ -116,14 +116,13 @@ def promote_if_better(
     else:
         promoted, reason = gate(challenger_bpb, champion_bpb, settings)
     decision = Decision(promoted, reason, version, challenger_bpb, champion, champion_bpb)
+    # Four tags: a version's tag budget goes to its lineage (the rule and margin are in the
+    # reason and in the register run's params).
     tags = {
         "promotion.decision": "promoted" if promoted else "kept champion",
         "promotion.reason": reason,
-        "promotion.rule": settings.rule,
-        "promotion.margin": f"{settings.margin:g}",
         "promotion.champion_version": champion or "",
         "promotion.champion_val_bpb": "" if champion_bpb is None else f"{champion_bpb:.6f}",
-        "promotion.time": _now(),
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)

@@ -1,8 +1,10 @@
 """The GPT as an MLflow pyfunc model: prompts in, generated text out.
 
-The logged model carries the weights (`artifacts/model`), the tokenizer (`artifacts/tokenizer`),
-this package's code, and pinned pip requirements, so `mlflow models serve` can run it anywhere.
-Generation settings are request params whose defaults come from params.yaml.
+The logged model carries the exported model (`artifacts/model`), its tokenizer
+(`artifacts/tokenizer`), this package's code and pinned pip requirements, so `mlflow models
+serve` can run it anywhere. It is logged from code: MLflow runs served_model.py to build it,
+so nothing is pickled. Generation settings are request params whose defaults come from
+params.yaml.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from warc2gpt.config import GenerationSettings
+from warc2gpt.model.device import resolve_device
+from warc2gpt.model.generate import generate_text
+from warc2gpt.model.store import BUNDLE_FILES, load_model_and_tokenizer
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
+MODEL_CODE = Path(__file__).with_name("served_model.py")
 # What loading and generating import; versions pinned to those installed when logging.
 REQUIREMENTS = ("mlflow", "torch", "numpy", "tiktoken", "pandas", "pyyaml")
-ARTIFACT_FILES = {
-    "model": ("model.pt", "config.json"),
-    "tokenizer": ("tokenizer.json", "token_bytes.npy"),
-}
+# A short request, shown in the UI and saved as serving_input_example.json.
+INPUT_EXAMPLE = ([{"prompt": "The"}], {"max_new_tokens": 8})
 
 
 def pip_requirements() -> list[str]:
@@ -81,18 +85,18 @@ class GPTTextGenerator(PythonModel):
     """Loads the GPT and tokenizer from the model's artifacts; continues each prompt."""
 
     def load_context(self, context: PythonModelContext) -> None:
-        from warc2gpt.evaluate.generate import resolve_device
-
-        self.model, self.tokenizer = load_artifacts(
-            context.artifacts["model"], context.artifacts["tokenizer"], resolve_device("auto")
+        self.model, self.tokenizer = load_model_and_tokenizer(
+            context.artifacts["model"], context.artifacts["tokenizer"], resolve_device()
         )
 
-    # `model_input` stays unannotated: MLflow would read a hint as a competing input schema.
+    # MLflow infers no schema from a DataFrame hint, so the signature's `prompt` column stays
+    # the served contract (dataframe_records, dataframe_split and inputs requests all fit it).
     def predict(
-        self, context: PythonModelContext, model_input, params: dict[str, Any] | None = None
+        self,
+        context: PythonModelContext,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
     ) -> list[str]:
-        from warc2gpt.evaluate.generate import generate_text
-
         params = params or {}
         return [
             generate_text(
@@ -107,21 +111,6 @@ class GPTTextGenerator(PythonModel):
             )
             for prompt in _prompts(model_input)
         ]
-
-
-def load_artifacts(model_dir: str | Path, tokenizer_dir: str | Path, device: Any = "cpu"):
-    """(GPT, Tokenizer) from an exported model directory and a tokenizer directory."""
-    from warc2gpt.tokenizer.bpe import Tokenizer
-    from warc2gpt.train.checkpoint import load_model
-
-    model = load_model(model_dir, device)
-    tokenizer = Tokenizer.load(tokenizer_dir)
-    if tokenizer.vocab_size != model.config.vocab_size:
-        raise ValueError(
-            f"tokenizer in {tokenizer_dir} has {tokenizer.vocab_size} ids but the model in "
-            f"{model_dir} expects {model.config.vocab_size}; log the pair the model was trained on"
-        )
-    return model, tokenizer
 
 
 def _package_copy(dst: Path) -> Path:
@@ -148,7 +137,7 @@ def log_gpt_model(
         for key, directory in (("model", model_dir), ("tokenizer", tokenizer_dir)):
             staged[key] = Path(tmp) / "artifacts" / key
             staged[key].mkdir(parents=True)
-            for filename in ARTIFACT_FILES[key]:
+            for filename in BUNDLE_FILES[key]:
                 source = Path(directory) / filename
                 if not source.is_file():
                     raise FileNotFoundError(
@@ -157,38 +146,12 @@ def log_gpt_model(
                 shutil.copy2(source, staged[key] / filename)
         return mlflow.pyfunc.log_model(
             name=name,
-            python_model=GPTTextGenerator(),
+            python_model=str(MODEL_CODE),
             artifacts={key: str(path) for key, path in staged.items()},
             code_paths=[str(_package_copy(Path(tmp) / "code"))],
             signature=signature(generation),
-            # A short request, shown in the UI and saved as serving_input_example.json.
-            input_example=(pd.DataFrame({"prompt": ["The"]}), {"max_new_tokens": 8}),
+            input_example=INPUT_EXAMPLE,
             pip_requirements=pip_requirements(),
             tags=tags,
             params=params,
         )
-
-
-def download_model(
-    uri: str, tracking_uri: str | None = None, dst: str | Path | None = None
-) -> Path:
-    """A logged or registered model (`models:/name@alias`, `runs:/...`) as a local directory."""
-    from mlflow.artifacts import download_artifacts
-
-    from warc2gpt.offline import apply_offline_defaults
-
-    apply_offline_defaults()
-    return Path(
-        download_artifacts(
-            artifact_uri=uri,
-            dst_path=str(dst) if dst else None,
-            tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
-        )
-    )
-
-
-def load_logged_model(path: str | Path, device: Any = "cpu"):
-    """(GPT, Tokenizer) from a downloaded pyfunc model directory, without the pyfunc wrapper."""
-    path = Path(path)
-    return load_artifacts(path / "artifacts" / "model", path / "artifacts" / "tokenizer", device)

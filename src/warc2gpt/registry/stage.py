@@ -1,6 +1,8 @@
 """The register stage: log the model, register it as `challenger`, apply the promotion gate.
 
-Writes metrics/register.json (version, decision, figures) for DVC and the pipeline.
+Writes metrics/register.json (challenger_version, champion_version, promoted, reason) for DVC
+and the pipeline. The model, its lineage tags and lineage.json go to the active MLflow run,
+the stage run the caller opened (or one opened here when called on its own).
 """
 
 from __future__ import annotations
@@ -9,7 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import mlflow
+from mlflow import MlflowClient
+
 from warc2gpt.config import ConfigError, Params, to_dict
+from warc2gpt.offline import apply_offline_defaults
+from warc2gpt.registry.lineage import LINEAGE_ARTIFACT, lineage_record, lineage_tags
+from warc2gpt.registry.promotion import promote_if_better, register_challenger
+from warc2gpt.registry.pyfunc import log_gpt_model
 from warc2gpt.tracking import numeric_metrics, stage_run, tracking_uri, write_metrics
 
 
@@ -23,43 +32,46 @@ def read_eval_metrics(path: str | Path) -> dict[str, Any]:
     return metrics
 
 
-def registry_client(params: Params):
+def registry_client(params: Params) -> MlflowClient:
     """An MLflow client on the configured tracking store, which also holds the registry."""
-    from mlflow import MlflowClient
-
-    from warc2gpt.offline import apply_offline_defaults
-
     apply_offline_defaults()
     uri = tracking_uri(params.tracking)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def run_register(params: Params) -> dict[str, Any]:
-    """Log, register and gate the trained model; returns what metrics/register.json holds."""
-    from warc2gpt.registry.lineage import lineage_tags
-    from warc2gpt.registry.promotion import promote_if_better, register_challenger
-    from warc2gpt.registry.pyfunc import log_gpt_model
+def run(params: Params, mapper: Any = None) -> dict[str, Any]:
+    """Log, register and gate the trained model; returns what metrics/register.json holds.
 
-    settings = params.register
+    Nothing fans out here, so `mapper` is unused.
+    """
     if not params.tracking.enabled:
         raise ConfigError("register needs MLflow: set tracking.enabled: true")
+    if mlflow.active_run() is not None:
+        return _register(params, mlflow.active_run().info.run_id)
+    with stage_run("register", params.tracking, to_dict(params.register)) as tracked:
+        if tracked is None:
+            raise RuntimeError(
+                f"register could not open an MLflow run at {tracking_uri(params.tracking)} "
+                "(see the warning above): start the server or fix tracking.tracking_uri"
+            )
+        return _register(params, mlflow.active_run().info.run_id)
+
+
+def _register(params: Params, run_id: str) -> dict[str, Any]:
+    settings = params.register
     eval_metrics = read_eval_metrics(settings.eval_metrics)
-    tags = {
-        "val_bpb": f"{eval_metrics['val_bpb']:.6f}",
-        **lineage_tags(settings.dvc_lock, settings.data_metrics),
-    }
-    generation = to_dict(params.evaluate.generation)
-    with stage_run("register", params.tracking, to_dict(settings)) as mlflow:
-        mlflow.log_metrics(numeric_metrics(eval_metrics))
-        mlflow.set_tags(tags)
-        info = log_gpt_model(
-            settings.model_dir,
-            settings.tokenizer_dir,
-            params.evaluate.generation,
-            tags=tags,
-            params=generation,
-        )
-        run_id = mlflow.active_run().info.run_id
+    record = lineage_record(settings.dvc_lock, [*settings.data_metrics, settings.eval_metrics])
+    tags = {**lineage_tags(record), "val_bpb": f"{eval_metrics['val_bpb']:.6f}"}
+    mlflow.log_metrics(numeric_metrics(eval_metrics))
+    mlflow.set_tags(tags)
+    mlflow.log_dict(record, LINEAGE_ARTIFACT)
+    info = log_gpt_model(
+        settings.model_dir,
+        settings.tokenizer_dir,
+        params.evaluate.generation,
+        tags=tags,
+        params=to_dict(params.evaluate.generation),
+    )
     client = registry_client(params)
     version = register_challenger(
         client,
@@ -69,22 +81,25 @@ def run_register(params: Params) -> dict[str, Any]:
         tags,
         model_id=info.model_id,
         description=f"val bpb {eval_metrics['val_bpb']:.4f}; "
-        f"git {tags.get('git.revision', 'unknown')}",
+        f"git {tags.get('git.revision', 'unknown')}; lineage in {LINEAGE_ARTIFACT} of its run",
     )
     decision = promote_if_better(client, settings.model_name, version, settings.promotion)
-    result = {
-        "model_name": settings.model_name,
-        "model_uri": f"models:/{settings.model_name}/{version}",
-        "run_id": run_id,
-        **decision.as_dict(),
+    metrics = {
+        "challenger_version": decision.challenger_version,
+        "champion_version": decision.champion_version,
+        "promoted": decision.promoted,
+        "reason": decision.reason,
     }
-    write_metrics(settings.output, result)
-    return result
+    write_metrics(settings.output, metrics)
+    return metrics
 
 
-def format_decision(result: dict[str, Any]) -> str:
-    verdict = "promoted to champion" if result["promoted"] else "not promoted"
-    return (
-        f"{result['model_name']} version {result['challenger_version']} (challenger): "
-        f"{verdict}: {result['reason']}"
-    )
+def summary(metrics: dict[str, Any]) -> str:
+    """One line: the new version and the gate's decision."""
+    verdict = "promoted to champion" if metrics["promoted"] else "not promoted"
+    return f"version {metrics['challenger_version']} (challenger): {verdict}: {metrics['reason']}"
+
+
+# The names the commands and flows call until they go through the generic stage wrapper.
+run_register = run
+format_decision = summary

@@ -2,40 +2,34 @@
 
 A checkpoint (`step_000100.pt`) holds the model, optimizer states, step, loader position, RNG
 states and the log so far; it is written under a temporary name and renamed, so a killed run
-never leaves a file that resume would pick up half-written. The exported model is
-`model.pt` (state_dict) + `config.json` (GPTConfig), what evaluation and serving load.
+never leaves a file that resume would pick up half-written. The exported model and the
+model's entries in a checkpoint are model/store.py's (`save_model`, `load_model`, re-exported
+here for the training loop).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from warc2gpt.model.gpt import GPT, GPTConfig
+from warc2gpt.model.store import CheckpointError, atomic_torch_save, load_model, save_model
+
+__all__ = [
+    "CheckpointError",
+    "checkpoint_path",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_model",
+    "remove_checkpoints",
+    "save_checkpoint",
+    "save_model",
+]
 
 CHECKPOINT_RE = re.compile(r"^step_(\d+)\.pt$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint or model directory that does not fit the model being built."""
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def checkpoint_path(directory: str | Path, step: int) -> Path:
@@ -63,7 +57,7 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
     """Write `state` as the checkpoint after `step` steps; drop all but the newest `keep`."""
     path = checkpoint_path(directory, step)
-    _atomic_torch_save(state, path)
+    atomic_torch_save(state, path)
     for _, old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
@@ -107,43 +101,3 @@ def load_checkpoint(path: str | Path, identity: dict[str, Any]) -> dict[str, Any
             "train.resume=false"
         )
     return state
-
-
-def save_model(model: GPT, directory: str | Path) -> None:
-    """Export weights (model.pt) and shape (config.json), each written atomically."""
-    directory = Path(directory)
-    _atomic_torch_save(model.state_dict(), directory / "model.pt")
-    tmp = directory / f".config.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(model.config.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, directory / "config.json")
-
-
-def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> GPT:
-    """The exported GPT from `model_dir` (model.pt + config.json), in eval mode on `device`."""
-    model_dir = Path(model_dir)
-    config_file, weights_file = model_dir / "config.json", model_dir / "model.pt"
-    for f in (config_file, weights_file):
-        if not f.exists():
-            raise CheckpointError(f"{f} is missing: train a model first (`warc2gpt train`)")
-    try:
-        config = GPTConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{config_file}: not a valid GPT config: {exc}") from exc
-    state = torch.load(weights_file, map_location="cpu", weights_only=True)
-    model = GPT(config)
-    expected = model.state_dict()
-    problems = [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
-    problems += [
-        f"{k}: weights {tuple(state[k].shape)}, config expects {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if problems:
-        raise CheckpointError(
-            f"{weights_file} does not match {config_file}: {'; '.join(problems[:5])}"
-            + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
-            + ". Export both files from the same training run."
-        )
-    model.load_state_dict(state)
-    return model.to(device).eval()

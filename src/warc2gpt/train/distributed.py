@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from warc2gpt.config import ConfigError
+from warc2gpt.model.device import resolve_device as model_device
 
 
 @dataclass
@@ -37,17 +37,10 @@ def dist_from_env() -> DistInfo:
     )
 
 
-def resolve_device(choice: str, info: DistInfo) -> torch.device:
-    """`auto`: this rank's GPU when CUDA is there, else the CPU."""
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "train.device is cuda but torch sees no CUDA GPU: set train.device: auto or cpu"
-            )
-        return torch.device("cuda", info.local_rank)
-    return torch.device(choice)
+def resolve_device(choice: str, info: DistInfo | int | None = None) -> torch.device:
+    """train.device for this rank (model/device.py's rule; `auto` never picks MPS here)."""
+    local_rank = info.local_rank if isinstance(info, DistInfo) else (info or 0)
+    return model_device(choice, local_rank, setting="train.device")
 
 
 def init_process_group(info: DistInfo, device: torch.device) -> None:

@@ -1,4 +1,5 @@
-"""Sampling text from the GPT: temperature, top-k, top-p, a seed, streaming, and a KV cache.
+"""The GPT's inference: sampling text with temperature, top-k, top-p, a seed, streaming, and a
+KV cache. Evaluation samples, `warc2gpt generate` and the served model all go through here.
 
 With the cache the prompt is fed once and every new token costs one position; without it the
 whole window is recomputed at each step (kept as the reference the cache must match).
@@ -11,17 +12,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` picks CUDA, then Apple's MPS, then the CPU; anything else is passed to torch."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def attention_backends(device: torch.device) -> contextlib.AbstractContextManager:

@@ -5,15 +5,26 @@ from __future__ import annotations
 import pytest
 import torch
 
-from warc2gpt.evaluate.generate import generate_text, generate_tokens, sample_next
+from warc2gpt.model.generate import generate_text, generate_tokens, sample_next
+from warc2gpt.model.gpt import GPT, GPTConfig
+from warc2gpt.tokenizer.bpe import Tokenizer, train_bpe
 
 pytestmark = pytest.mark.shared_data
 
 
 @pytest.fixture(scope="module")
-def busy_model(tokenizer, make_gpt):
+def tokenizer(shared_data) -> Tokenizer:
+    """A real byte-level BPE, so multi-byte characters split across tokens as they do in use."""
+    text = (shared_data / "text" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    return train_bpe([text[:200_000]], vocab_size=512)
+
+
+@pytest.fixture(scope="module")
+def busy_model(tokenizer) -> GPT:
     """An untrained GPT whose attention and MLPs all contribute (none starts at zero)."""
-    model = make_gpt(tokenizer.vocab_size, sequence_len=64, seed=1)
+    torch.manual_seed(1)
+    shape = dict(sequence_len=64, n_layer=2, n_head=2, n_kv_head=2, n_embd=64)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **shape)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0.0, 0.3 if p.dim() > 1 else 1.0)
