@@ -237,6 +237,46 @@ class GPT(nn.Module):
             6 * self.num_params(exclude_embedding=True) + 12 * c.n_layer * c.n_head * c.head_dim * t
         )
 
+    def setup_optimizers(
+        self,
+        optimizer: str = "adamw",
+        *,
+        lr: float,
+        muon_lr: float,
+        weight_decay: float,
+        betas: tuple[float, float],
+        fused: bool,
+    ) -> list[torch.optim.Optimizer]:
+        """The optimizers of a training run, each group carrying the `base_lr` a schedule scales.
+
+        adamw: AdamW for every parameter. muon: Muon for the blocks' matrices (all 2-D, no
+        biases), AdamW (at `lr`) for the embedding and the head.
+        """
+        matrices = list(self.blocks.parameters())
+        embedding_and_head = [self.wte.weight, self.lm_head.weight]
+        grouped = {id(p) for p in matrices + embedding_and_head}
+        assert len(grouped) == len(matrices) + len(embedding_and_head), "a parameter is in 2 groups"
+        assert grouped == {id(p) for p in self.parameters()}, "a parameter is in no group"
+        if optimizer == "adamw":
+            groups = [{"params": list(self.parameters()), "base_lr": lr}]
+            adam = torch.optim.AdamW(
+                groups, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused
+            )
+            return [adam]
+        if optimizer != "muon":
+            raise ValueError(f"unknown optimizer {optimizer!r}: expected adamw or muon")
+        adam = torch.optim.AdamW(
+            [{"params": embedding_and_head, "base_lr": lr}],
+            lr=lr,
+            betas=betas,
+            weight_decay=weight_decay,
+            fused=fused,
+        )
+        muon = torch.optim.Muon(
+            [{"params": matrices, "base_lr": muon_lr}], lr=muon_lr, weight_decay=weight_decay
+        )
+        return [adam, muon]
+
     def new_kv_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
         """An empty cache for up to `max_len` tokens (default: the model's sequence_len)."""
         c = self.config

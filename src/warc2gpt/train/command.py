@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -63,12 +62,11 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
+    from warc2gpt.progress import set_enabled
+    from warc2gpt.train import stage
     from warc2gpt.train.checkpoint import CheckpointError
     from warc2gpt.train.distributed import dist_from_env
     from warc2gpt.train.loader import LoaderError
-    from warc2gpt.train.loop import train
 
     params = load_train_params(args.params, args.preset, args.overrides)
     master = dist_from_env().is_master
@@ -76,31 +74,15 @@ def run(args: argparse.Namespace) -> int:
         level=logging.INFO if master else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.quiet:
+        set_enabled(False)
     try:
-        summary = train(
-            params.train,
-            params.tracking,
-            params={"train": asdict(params.train)},
-            progress=not args.quiet,
-        )
+        metrics = stage.run(params)
     except (LoaderError, CheckpointError, FileNotFoundError, FloatingPointError) as exc:
         print(f"warc2gpt train: {exc}", file=sys.stderr)
         return 1
     if master:
-        shown = {
-            k: summary[k]
-            for k in (
-                "steps",
-                "train_loss",
-                "val_loss",
-                "unigram_entropy",
-                "tokens_per_s",
-                "mfu",
-                "peak_memory_gib",
-                "wall_s",
-            )
-        }
-        print(json.dumps(shown, indent=2))
+        print(stage.summary(metrics))
     return 0
 
 

@@ -2,17 +2,15 @@
 
 `train(settings, tracking)` runs the same in one process or under torchrun (DDP, rank 0 does
 the I/O), on CPU (float32, eager) or GPU (bf16 autocast, torch.compile, TF32, fused AdamW).
-Per-step metrics go to plots/train.tsv, the run's summary to metrics/train.json, and both to
-MLflow when it is installed and tracking is on.
+The loop reads like nanoGPT's: setup, then one `while` whose `last_step` sends the final
+checkpoint and evaluation through the same code as the periodic ones. A step's figures are read
+one step late (inflight.py); where they go (progress, MLflow, plots, metrics) is runlog.py's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import os
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,14 +21,15 @@ import torch
 from warc2gpt.config import ConfigError, TrackingSettings, TrainSettings
 from warc2gpt.model.fp8 import fp8_supported
 from warc2gpt.model.gpt import GPT, GPTConfig
+from warc2gpt.model.store import save_model
 from warc2gpt.train import checkpoint as ckpt
 from warc2gpt.train import distributed as dist
+from warc2gpt.train.inflight import StepReader
 from warc2gpt.train.loader import TrainLoader, find_shards, unigram_entropy, val_batches
+from warc2gpt.train.runlog import RunLog, Throughput, open_tracking
 from warc2gpt.train.schedule import lr_factor
 
 log = logging.getLogger(__name__)
-
-PLOT_COLUMNS = ["step", "loss", "lr", "grad_norm", "tokens_per_s", "mfu"]
 
 
 def resolve_vocab_size(settings: TrainSettings) -> int:
@@ -134,31 +133,30 @@ def compile_model(model: torch.nn.Module, settings: TrainSettings) -> torch.nn.M
 def build_optimizers(
     model: GPT, settings: TrainSettings, device: torch.device
 ) -> list[torch.optim.Optimizer]:
-    """AdamW for everything, or Muon for the blocks' matrices and AdamW for embedding and head."""
-    fused = device.type == "cuda"
-    betas = (settings.beta1, settings.beta2)
-    if settings.optimizer == "adamw":
-        groups = [{"params": list(model.parameters()), "base_lr": settings.lr}]
-        return [
-            torch.optim.AdamW(
-                groups, lr=settings.lr, betas=betas, weight_decay=settings.weight_decay, fused=fused
-            )
-        ]
-    matrices = [p for p in model.blocks.parameters()]
-    others = [model.wte.weight, model.lm_head.weight]
-    adam = torch.optim.AdamW(
-        [{"params": others, "base_lr": settings.lr}],
+    """The model's optimizers as train.optimizer names them (see `GPT.setup_optimizers`)."""
+    return model.setup_optimizers(
+        settings.optimizer,
         lr=settings.lr,
-        betas=betas,
+        muon_lr=settings.muon_lr,
         weight_decay=settings.weight_decay,
-        fused=fused,
+        betas=(settings.beta1, settings.beta2),
+        fused=device.type == "cuda",
     )
-    muon = torch.optim.Muon(
-        [{"params": matrices, "base_lr": settings.muon_lr}],
-        lr=settings.muon_lr,
-        weight_decay=settings.weight_decay,
+
+
+def wrap_model(
+    model: GPT, settings: TrainSettings, info: dist.DistInfo, device: torch.device
+) -> torch.nn.Module:
+    """The model the steps run: compiled on CUDA (train.compile), inside DDP under torchrun."""
+    cuda = device.type == "cuda"
+    wrapped: torch.nn.Module = (
+        compile_model(model, settings) if cuda and settings.compile else model
     )
-    return [adam, muon]
+    if info.is_distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        wrapped = DistributedDataParallel(wrapped, device_ids=[device.index] if cuda else None)
+    return wrapped
 
 
 # Settings that shape the trajectory: a checkpoint resumes only a run that shares them all.
@@ -227,109 +225,89 @@ def evaluate_loss(
     return float(totals[0] / totals[1])
 
 
-def write_tsv(path: str | Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    """A tab-separated plot file for DVC, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["\t".join(columns)]
-    for row in rows:
-        lines.append("\t".join(_fmt(row.get(c)) for c in columns))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def _every(step: int, interval: int) -> bool:
+    """`step` is a multiple of `interval` (0: never)."""
+    return interval > 0 and step % interval == 0
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+def build_data(
+    settings: TrainSettings, info: dist.DistInfo, grad_accum: int
+) -> tuple[list[Path], TrainLoader, list]:
+    """The train shards, this rank's loader over them, and its fixed validation windows."""
+    train_paths = find_shards(settings.data, "train")
+    loader = TrainLoader(
+        train_paths,
+        settings.sequence_len,
+        settings.device_batch_size,
+        grad_accum,
+        info.rank,
+        info.world_size,
+        settings.seed,
+    )
+    val = val_batches(
+        find_shards(settings.data, "val"),
+        settings.sequence_len,
+        settings.device_batch_size,
+        settings.eval_tokens,
+        info.rank,
+        info.world_size,
+    )
+    return train_paths, loader, val
 
 
-class _StepInFlight:
-    """One optimizer step's loss and gradient norm on their way to the host.
+def set_lr(optimizers: list[torch.optim.Optimizer], factor: float) -> None:
+    """Every group's learning rate: its `base_lr` times the schedule's factor."""
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * factor
 
-    On CUDA both are copied to pinned host memory behind the step's kernels and an event marks
-    the step's end, so the host can queue the next step before it reads them: the device does
-    not wait for the host between steps. `since` is the event the step's time counts from (the
-    previous step's end, or this step's start after a pause). On CPU the step has finished when
-    this is built, so `since` is its start on the host clock and the time is taken now.
+
+def resume(
+    path: Path,
+    identity: dict[str, Any],
+    model: GPT,
+    optimizers: list[torch.optim.Optimizer],
+    loader: TrainLoader,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Load the checkpoint at `path` into the model, optimizers, loader and RNG.
+
+    Returns where the run stands: `step`, `history`, `val_history` and `resumed_from`.
     """
-
-    def __init__(
-        self,
-        step: int,
-        lr: float,
-        loss_sum: torch.Tensor,
-        grad_norm: torch.Tensor,
-        since: torch.cuda.Event | float,
-    ) -> None:
-        self.step, self.lr, self.since = step, lr, since
-        values = torch.stack([loss_sum.float(), grad_norm.detach().float()])
-        self.end: torch.cuda.Event | None = None
-        if values.is_cuda:
-            self.values = values.to("cpu", non_blocking=True)
-            self.end = torch.cuda.Event(enable_timing=True)
-            self.end.record()
-        else:
-            self.values = values
-            self.seconds = time.perf_counter() - since
-
-    @staticmethod
-    def mark(cuda: bool) -> torch.cuda.Event | float:
-        """Now, as a step's `since`: an event in the device's queue, or the host clock."""
-        if not cuda:
-            return time.perf_counter()
-        event = torch.cuda.Event(enable_timing=True)
-        event.record()
-        return event
-
-    def read(self) -> tuple[float, float, float]:
-        """(summed loss, gradient norm, seconds the step took); waits for the step's end."""
-        if self.end is not None:
-            self.end.synchronize()
-            self.seconds = self.since.elapsed_time(self.end) / 1e3
-        loss_sum, grad_norm = self.values.tolist()
-        return loss_sum, grad_norm, self.seconds
-
-
-class _MlflowLogger:
-    """Per-step metrics to an MLflow run; any failure turns logging off, never the training."""
-
-    def __init__(self, mlflow: Any) -> None:
-        self.mlflow = mlflow
-
-    def log(self, metrics: dict[str, float], step: int) -> None:
-        if self.mlflow is None:
-            return
-        try:
-            clean = {k: float(v) for k, v in metrics.items() if v is not None}
-            self.mlflow.log_metrics(clean, step=step)
-        except Exception as exc:
-            log.warning("MLflow logging failed, continuing without it: %s", exc)
-            self.mlflow = None
+    state = ckpt.load_checkpoint(path, identity)
+    model.load_state_dict(state["model"])
+    for opt, opt_state in zip(optimizers, state["optimizers"], strict=True):
+        opt.load_state_dict(opt_state)
+    loader.load_state_dict(state["loader"])
+    _set_rng_state(state["rng"], device)
+    return {
+        "step": state["step"],
+        "history": state["history"],
+        "val_history": state["val_history"],
+        "resumed_from": str(path),
+    }
 
 
 def train(
     settings: TrainSettings,
     tracking: TrackingSettings | None = None,
     *,
-    params: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     stop_after_steps: int | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) per `settings`; returns the run's summary metrics.
+    """Train (or resume) per `settings`; returns the run's figures with its step history.
 
-    `stop_after_steps` ends the process's work after that many optimizer steps in total without
-    a final checkpoint or export, as a killed run would (used to test resuming).
+    Writes the exported model, the plots, metrics/train.json and the full summary (runlog.py).
+    `progress`: show it (on rank 0); None: as the process's setting (`progress.set_enabled`).
+    `stop_after_steps` ends the process's work once that many optimizer steps are done in total,
+    without a final checkpoint or export, as a killed run would (used to test resuming).
     """
     info = dist.dist_from_env()
     device = dist.resolve_device(settings.device, info)
     dist.init_process_group(info, device)
     try:
         with attention_preference(settings.attention):
-            return _train(settings, tracking, info, device, params, progress, stop_after_steps)
+            return _train(settings, tracking, info, device, progress, stop_after_steps)
     finally:
         dist.destroy_process_group()
 
@@ -339,8 +317,7 @@ def _train(
     tracking: TrackingSettings | None,
     info: dist.DistInfo,
     device: torch.device,
-    params: dict[str, Any] | None,
-    progress: bool,
+    progress: bool | None,
     stop_after_steps: int | None,
 ) -> dict[str, Any]:
     cuda = device.type == "cuda"
@@ -352,126 +329,68 @@ def _train(
     tokens_per_step = (
         settings.device_batch_size * settings.sequence_len * grad_accum * info.world_size
     )
-    train_paths = find_shards(settings.data, "train")
-    val_paths = find_shards(settings.data, "val")
-    loader = TrainLoader(
-        train_paths,
-        settings.sequence_len,
-        settings.device_batch_size,
-        grad_accum,
-        info.rank,
-        info.world_size,
-        settings.seed,
-    )
-    val = val_batches(
-        val_paths,
-        settings.sequence_len,
-        settings.device_batch_size,
-        settings.eval_tokens,
-        info.rank,
-        info.world_size,
-    )
+    train_paths, loader, val = build_data(settings, info, grad_accum)
+    # The loss of predicting tokens by their frequency alone: what the model must beat.
+    entropy = unigram_entropy(train_paths) if info.is_master else None
 
+    # Model and optimizers; a resumed run loads its newest checkpoint over them.
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
     raw_model = GPT(config).to(device)
     autocast = configure_precision(raw_model, settings, device)
     optimizers = build_optimizers(raw_model, settings, device)
     identity = run_identity(settings, config, tokens_per_step)
-
-    start_step, history, val_history = 0, [], []
-    resumed_from = None
     last = ckpt.latest_checkpoint(settings.checkpoint_dir) if settings.resume else None
-    if last is not None:
-        state = ckpt.load_checkpoint(last, identity)
-        raw_model.load_state_dict(state["model"])
-        for opt, opt_state in zip(optimizers, state["optimizers"], strict=True):
-            opt.load_state_dict(opt_state)
-        loader.load_state_dict(state["loader"])
-        _set_rng_state(state["rng"], device)
-        start_step, history, val_history = state["step"], state["history"], state["val_history"]
-        resumed_from = str(last)
-        if info.is_master:
-            log.info("resumed from %s at step %d", last, start_step)
-
-    model: torch.nn.Module = raw_model
-    if cuda and settings.compile:
-        model = compile_model(model, settings)
-    if info.is_distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-    flops_per_token = raw_model.flops_per_token()
-    peak_flops = settings.peak_tflops * 1e12 * info.world_size
+    resumed = resume(last, identity, raw_model, optimizers, loader, device) if last else {}
+    start_step = resumed.get("step", 0)
+    if last and info.is_master:
+        log.info("resumed from %s at step %d", last, start_step)
+    model = wrap_model(raw_model, settings, info, device)
+    peak_flops = settings.peak_tflops * 1e12 * info.world_size if cuda else None
+    throughput = Throughput(tokens_per_step, raw_model.flops_per_token(), peak_flops)
 
     def save(step: int) -> None:
-        if not info.is_master:
-            return
         state = {
             "model": raw_model.state_dict(),
             "optimizers": [opt.state_dict() for opt in optimizers],
             "step": step,
             "loader": loader.state_dict(),
             "rng": _rng_state(device),
-            "history": history,
-            "val_history": val_history,
+            **runlog.state_dict(),
             "identity": identity,
             "settings": asdict(settings),
         }
         ckpt.save_checkpoint(settings.checkpoint_dir, step, state, settings.keep_checkpoints)
 
-    mlflow_ctx: contextlib.AbstractContextManager = contextlib.nullcontext(None)
-    if info.is_master and tracking is not None:
-        from warc2gpt.tracking import stage_run
+    with (
+        open_tracking(tracking, settings, writes=info.is_master) as tracker,
+        RunLog(
+            settings,
+            tracker,
+            throughput,
+            writes=info.is_master,
+            progress=progress,
+            resumed=resumed,
+        ) as runlog,
+    ):
+        reader = StepReader(cuda, info.world_size)  # a step is read once the next is queued
+        step = start_step
+        while True:
+            # `step` optimizer steps are done: checkpoint and evaluate when due, always at the end.
+            last_step = step == settings.steps
+            stopping = stop_after_steps is not None and step >= stop_after_steps
+            saving = step > start_step and (last_step or _every(step, settings.checkpoint_every))
+            evaluating = last_step or (step > 0 and _every(step, settings.eval_every))
+            if last_step or stopping or saving or evaluating:
+                runlog.steps(reader.settle())
+            if stopping and not last_step:
+                return {"stopped_at_step": step, "history": runlog.history}
+            if saving and info.is_master:
+                save(step)
+            if evaluating:
+                runlog.val(step, evaluate_loss(model, val, device, autocast, info))
+            if last_step:
+                break
 
-        mlflow_ctx = stage_run("train", tracking, params or {"train": asdict(settings)})
-    bar = None
-    if info.is_master and progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=settings.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True
-        )
-
-    with _quiet_mlflow(mlflow_ctx) as mlflow:
-        tracker = _MlflowLogger(mlflow)
-
-        def finish(record: _StepInFlight) -> None:
-            """Read a step's figures; record, log and show them."""
-            loss_sum, grad_norm, dt = record.read()
-            loss_value = loss_sum / info.world_size
-            tokens_per_s = tokens_per_step / dt
-            row = {
-                "step": record.step,
-                "loss": loss_value,
-                "lr": record.lr,
-                "grad_norm": grad_norm,
-                "tokens_per_s": tokens_per_s,
-                "mfu": flops_per_token * tokens_per_s / peak_flops if cuda else None,
-                "time_s": dt,
-            }
-            history.append(row)
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(
-                    f"loss became {loss_value} at step {record.step}: lower train.lr"
-                )
-            if record.step % settings.log_every == 0 or record.step == settings.steps - 1:
-                tracker.log({k: v for k, v in row.items() if k != "step"}, record.step)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens_per_s:,.0f}")
-
-        steps_run = 0
-        # A step's figures are read once the next step is queued (see _StepInFlight), and
-        # before a checkpoint, a stop or the end.
-        in_flight: _StepInFlight | None = None
-        previous_end: torch.cuda.Event | None = None
-        t_run = time.perf_counter()
-        for step in range(start_step, settings.steps):
-            if settings.eval_every and step % settings.eval_every == 0 and step > 0:
-                val_loss = evaluate_loss(model, val, device, autocast, info)
-                val_history.append({"step": step, "val_loss": val_loss})
-                tracker.log({"val_loss": val_loss}, step)
-                previous_end = None  # the next step's time starts at the next step
             factor = lr_factor(
                 step,
                 settings.steps,
@@ -480,13 +399,10 @@ def _train(
                 settings.decay_frac,
                 settings.min_lr_ratio,
             )
-            for opt in optimizers:
-                for group in opt.param_groups:
-                    group["lr"] = group["base_lr"] * factor
-            since = previous_end if previous_end is not None else _StepInFlight.mark(cuda)
-            batches = loader.next_step()
+            set_lr(optimizers, factor)
+            reader.start()
             loss_sum = torch.zeros((), device=device)
-            for micro, (x, y) in enumerate(batches):
+            for micro, (x, y) in enumerate(loader.next_step()):
                 if cuda:
                     x, y = x.pin_memory(), y.pin_memory()
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -511,129 +427,22 @@ def _train(
             raw_model.zero_grad(set_to_none=True)
             dist.all_reduce_sum(loss_sum, info)
             lr = optimizers[0].param_groups[0]["lr"]
-            record = _StepInFlight(step, lr, loss_sum, grad_norm, since)
-            if in_flight is not None:
-                finish(in_flight)
-            in_flight, previous_end = record, record.end
-            steps_run += 1
-            done = step + 1
-            stopping = stop_after_steps is not None and stop_after_steps <= done < settings.steps
-            saving = bool(settings.checkpoint_every) and done % settings.checkpoint_every == 0
-            if stopping or saving or done == settings.steps:
-                finish(in_flight)
-                in_flight = None
-            if stopping:
-                if bar is not None:
-                    bar.close()
-                return {"stopped_at_step": done, "history": history}
-            if saving:
-                save(done)
-                previous_end = None  # the save's time is not the next step's
-        if bar is not None:
-            bar.close()
-        periodic = settings.checkpoint_every and settings.steps % settings.checkpoint_every == 0
-        if start_step < settings.steps and not periodic:
-            save(settings.steps)
-        val_loss = evaluate_loss(model, val, device, autocast, info)
-        if not val_history or val_history[-1]["step"] != settings.steps:
-            val_history.append({"step": settings.steps, "val_loss": val_loss})
-            tracker.log({"val_loss": val_loss}, settings.steps)
-        summary = _summary(
-            settings,
-            config,
-            raw_model,
-            history,
-            val_loss,
-            info,
-            grad_accum,
-            tokens_per_step,
-            cuda,
-            peak_flops,
-            flops_per_token,
-            train_paths,
-            loader,
-            time.perf_counter() - t_run,
-            steps_run,
-            resumed_from,
-            device,
-        )
+            runlog.steps(reader.hand_over(step, lr, loss_sum, grad_norm))
+            step += 1
+
+        details = {
+            "params_non_embedding": raw_model.num_params(exclude_embedding=True),
+            "flops_per_token": throughput.flops_per_token,
+            "train_tokens_available": loader.tokens,
+            "epochs": settings.steps * tokens_per_step / loader.tokens,
+            "world_size": info.world_size,
+            "grad_accum": grad_accum,
+            "device": torch.cuda.get_device_name(device) if cuda else str(device),
+            "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
+            "model": config.to_dict(),
+            "resumed_from": resumed.get("resumed_from"),
+        }
         if info.is_master:
-            ckpt.save_model(raw_model, settings.output)
-            write_tsv(settings.plot, PLOT_COLUMNS, history)
-            write_tsv(settings.val_plot, ["step", "val_loss"], val_history)
-            from warc2gpt.tracking import numeric_metrics, write_metrics
-
-            write_metrics(settings.metrics, summary)
-            if tracker.mlflow is not None:
-                try:
-                    tracker.mlflow.log_metrics(numeric_metrics(summary, "final"))
-                    for path in (settings.metrics, settings.plot, settings.val_plot):
-                        tracker.mlflow.log_artifact(str(path))
-                except Exception as exc:
-                    log.warning("MLflow logging failed: %s", exc)
-    summary["history"] = history
-    return summary
-
-
-@contextlib.contextmanager
-def _quiet_mlflow(ctx: contextlib.AbstractContextManager):
-    """Enter the MLflow run; if starting it fails, train without it."""
-    try:
-        mlflow = ctx.__enter__()
-    except Exception as exc:
-        log.warning("MLflow run could not start, training without it: %s", exc)
-        yield None
-        return
-    try:
-        yield mlflow
-    except BaseException as exc:
-        ctx.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    else:
-        ctx.__exit__(None, None, None)
-
-
-def _summary(
-    settings: TrainSettings,
-    config: GPTConfig,
-    model: GPT,
-    history: list[dict],
-    val_loss: float,
-    info: dist.DistInfo,
-    grad_accum: int,
-    tokens_per_step: int,
-    cuda: bool,
-    peak_flops: float,
-    flops_per_token: int,
-    train_paths: list[Path],
-    loader: TrainLoader,
-    elapsed: float,
-    steps_run: int,
-    resumed_from: str | None,
-    device: torch.device,
-) -> dict[str, Any]:
-    # Throughput over the second half of this process's steps: past compilation and warm-up.
-    timed = [r for r in history[len(history) - steps_run :]][steps_run // 2 :]
-    tokens_per_s = tokens_per_step * len(timed) / sum(r["time_s"] for r in timed) if timed else 0.0
-    summary: dict[str, Any] = {
-        "steps": settings.steps,
-        "tokens": settings.steps * tokens_per_step,
-        "train_loss": history[-1]["loss"] if history else None,
-        "val_loss": val_loss,
-        "unigram_entropy": unigram_entropy(train_paths) if info.is_master else None,
-        "train_tokens_available": loader.tokens,
-        "epochs": settings.steps * loader.windows_per_step * settings.sequence_len / loader.tokens,
-        "params": model.num_params(),
-        "params_non_embedding": model.num_params(exclude_embedding=True),
-        "flops_per_token": flops_per_token,
-        "tokens_per_s": tokens_per_s,
-        "mfu": flops_per_token * tokens_per_s / peak_flops if cuda else None,
-        "wall_s": elapsed,
-        "world_size": info.world_size,
-        "grad_accum": grad_accum,
-        "device": str(device) if not cuda else torch.cuda.get_device_name(device),
-        "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
-        "model": config.to_dict(),
-        "resumed_from": resumed_from,
-    }
-    return summary
+            save_model(raw_model, settings.output)
+        figures = runlog.finish(raw_model.num_params(), entropy, details)
+    return {**figures, "history": runlog.history}

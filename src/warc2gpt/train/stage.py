@@ -1,0 +1,52 @@
+"""The train stage: token shards in, the exported GPT, metrics/train.json and the plots out.
+
+`run` trains (or resumes from the newest checkpoint) in this process, or in each process under
+torchrun, then removes the checkpoints once the model is exported, so a later run with other
+settings starts fresh while a killed one resumes. The full summary, with the step history, is
+`train_summary.json` beside the model (runlog.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from warc2gpt.config import Params
+from warc2gpt.train.checkpoint import remove_checkpoints
+from warc2gpt.train.distributed import dist_from_env
+from warc2gpt.train.loop import train
+from warc2gpt.train.runlog import HEADLINE
+
+if TYPE_CHECKING:
+    from warc2gpt.mapper import Mapper
+
+
+def run(params: Params, mapper: Mapper | None = None) -> dict[str, Any]:
+    """Train per params.train; returns the headline figures (those of metrics/train.json).
+
+    Training has no fan-out: `mapper` is not used. Figures go to the active MLflow run when a
+    stage wrapper opened one, else to a run of its own when tracking is on (runlog.py).
+    """
+    figures = train(params.train, params.tracking)
+    if dist_from_env().is_master:
+        remove_checkpoints(params.train.checkpoint_dir)
+    return {key: figures[key] for key in HEADLINE}
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    """A few lines: steps, losses against the unigram entropy, throughput, wall time."""
+    lines = [
+        f"train: {metrics['steps']:,} steps, {metrics['tokens']:,} tokens, "
+        f"{metrics['params']:,} parameters"
+    ]
+    val = f"  val loss      {metrics['val_loss']:.4f}"
+    if metrics.get("unigram_entropy") is not None:
+        val += f" (unigram entropy {metrics['unigram_entropy']:.4f})"
+    lines.append(val)
+    if metrics.get("train_loss") is not None:
+        lines.append(f"  train loss    {metrics['train_loss']:.4f}")
+    speed = f"  throughput    {metrics['tokens_per_s']:,.0f} tokens/s"
+    if metrics.get("mfu") is not None:
+        speed += f", MFU {100 * metrics['mfu']:.1f}%"
+    lines.append(speed)
+    lines.append(f"  wall time     {metrics['wall_s']:.1f} s")
+    return "\n".join(lines)
