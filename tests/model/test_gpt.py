@@ -152,3 +152,33 @@ def test_training_forward_compiles_as_one_graph():
     assert loss.item() == pytest.approx(eager.item(), rel=0.01)
     ref = model.lm_head.weight.grad
     assert ((grad - ref).norm() / ref.norm()).item() < 0.1
+
+
+OPTIMIZER_SETTINGS = dict(lr=0.01, muon_lr=0.02, weight_decay=0.1, betas=(0.9, 0.95), fused=False)
+
+
+def test_adamw_optimizes_every_parameter_at_lr():
+    model = GPT(tiny())
+    [adam] = model.setup_optimizers("adamw", **OPTIMIZER_SETTINGS)
+    [group] = adam.param_groups
+    assert [id(p) for p in group["params"]] == [id(p) for p in model.parameters()]
+    assert group["base_lr"] == group["lr"] == 0.01
+    assert group["weight_decay"] == 0.1 and group["betas"] == (0.9, 0.95)
+
+
+def test_muon_takes_the_block_matrices_and_adamw_the_embedding_and_head():
+    model = GPT(tiny())
+    adam, muon = model.setup_optimizers("muon", **OPTIMIZER_SETTINGS)
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adam, torch.optim.AdamW)
+    [adam_group], [muon_group] = adam.param_groups, muon.param_groups
+    assert adam_group["params"] == [model.wte.weight, model.lm_head.weight]
+    assert adam_group["base_lr"] == 0.01 and muon_group["base_lr"] == muon_group["lr"] == 0.02
+    assert [id(p) for p in muon_group["params"]] == [id(p) for p in model.blocks.parameters()]
+    assert all(p.ndim == 2 for p in muon_group["params"])
+
+
+def test_a_parameter_outside_the_groups_is_refused():
+    model = GPT(tiny())
+    model.gate = torch.nn.Parameter(torch.ones(4))
+    with pytest.raises(AssertionError, match="a parameter is in no group"):
+        model.setup_optimizers("muon", **OPTIMIZER_SETTINGS)

@@ -202,3 +202,26 @@ def test_every_step_is_recorded_once_in_order_and_checkpoints_hold_all_before_th
         state = torch.load(path, map_location="cpu", weights_only=True)
         assert [row["step"] for row in state["history"]] == list(range(step))
         assert state["history"] == history[:step]
+
+
+def test_progress_off_a_terminal_is_a_line_every_log_every_steps(tiny_settings, capsys):
+    train(replace(tiny_settings, steps=6, log_every=2, eval_every=4), progress=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("train:")]
+    assert [line.split(",")[0] for line in lines] == [
+        "train: 2 step of 6 step (33%)",
+        "train: 4 step of 6 step (67%)",
+        "train: 6 step of 6 step (100%)",
+    ]
+    assert "step/s" in lines[0] and "ETA" in lines[0] and "loss " in lines[0]
+    assert "tokens/s " in lines[0] and "MFU" not in lines[0]  # no MFU on a CPU
+    assert "val loss " in lines[-1]
+
+
+def test_a_resumed_run_counts_on_from_its_checkpoint(tiny_settings, capsys):
+    train(tiny_settings, progress=False, stop_after_steps=12)
+    train(replace(tiny_settings, log_every=5), progress=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("train:")]
+    assert [line.split(",")[0] for line in lines] == [
+        "train: 15 step of 20 step (75%)",
+        "train: 20 step of 20 step (100%)",
+    ]

@@ -1,14 +1,35 @@
-"""`python -m warc2gpt.train`: settings that cannot train give one clear line and exit 2."""
+"""`python -m warc2gpt.train`: the stage's run and summary; unusable settings give one line, exit 2."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
 from warc2gpt.train.__main__ import main
+
+
+@pytest.fixture(autouse=True)
+def _progress_setting_restored(monkeypatch):
+    """--quiet turns progress off for the process: only for the test that asks."""
+    import warc2gpt.progress
+
+    monkeypatch.setattr(warc2gpt.progress, "_ENABLED", warc2gpt.progress._ENABLED)
+
+
+def test_training_prints_the_summary_and_drops_the_checkpoints(tiny_settings, tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    settings = asdict(replace(tiny_settings, steps=4))
+    params.write_text(yaml.safe_dump({"train": settings, "tracking": {"enabled": False}}))
+    assert main(["--params", str(params), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("train: 4 steps, 256 tokens, ") and "val loss" in out
+    assert "step of" not in out  # --quiet: no progress lines
+    assert Path(tiny_settings.metrics).exists() and Path(tiny_settings.output, "model.pt").exists()
+    assert not list(Path(tiny_settings.checkpoint_dir).glob("step_*.pt"))
 
 
 @pytest.mark.parametrize(
