@@ -164,7 +164,8 @@ def test_kill_in_train_then_rerun_resumes_from_checkpoint_and_matches(env):
 
     assert ran == ["train"], output[-6000:]
     resumed, baseline = train_metrics(repo), train_metrics(env["baseline"])
-    assert resumed["resumed_from"], "train started over instead of resuming from its checkpoint"
+    summary = json.loads((repo / "artifacts" / "model" / "train_summary.json").read_text())
+    assert summary["resumed_from"], "train started over instead of resuming from its checkpoint"
     assert resumed["steps"] == baseline["steps"]
     assert resumed["val_loss"] == pytest.approx(baseline["val_loss"], abs=LOSS_TOLERANCE)
 
