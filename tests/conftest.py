@@ -23,3 +23,13 @@ def shared_data() -> Path:
             pytest.fail(f"{SHARED_DATA} is missing but WARC2GPT_REQUIRE_SHARED_DATA=1")
         pytest.skip(f"real data not found at {SHARED_DATA} (set WARC2GPT_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """The built-in sample crawl's WARC files, written once per session."""
+    from warc2gpt.ingest.sample import write_sample_crawl
+
+    raw = tmp_path_factory.mktemp("sample-raw")
+    write_sample_crawl(raw)
+    return raw

@@ -17,7 +17,7 @@ from warc2gpt.cli import main as cli_main
 from warc2gpt.config import load_params
 from warc2gpt.curate.chain import chain_steps
 from warc2gpt.curate.stage import HEADLINE, paths_for
-from warc2gpt.ingest.sample import sample_manifest, write_sample_crawl
+from warc2gpt.ingest.sample import sample_manifest
 from warc2gpt.ingest.warc import NotWarcError
 from warc2gpt.stages import run_local
 
@@ -34,13 +34,6 @@ def params_for(tmp: Path, inputs: list[str], **curate):
     ]
     overrides += [f"curate.{k}={json.dumps(v)}" for k, v in curate.items()]
     return load_params(ROOT / "params.yaml", overrides)
-
-
-@pytest.fixture(scope="module")
-def sample_dir(tmp_path_factory) -> Path:
-    raw = tmp_path_factory.mktemp("raw")
-    write_sample_crawl(raw)
-    return raw
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,83 @@
+"""A stage run from its command and from its Prefect flow: the same work, the same outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from warc2gpt.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def importable_flows(monkeypatch) -> None:
+    """Worker processes import `flows` from the project root."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
+
+
+def _params(tmp_path: Path, sample_dir: Path, name: str) -> Path:
+    params = tmp_path / f"{name}.yaml"
+    params.write_text(
+        "curate:\n"
+        f"  input: ['{sample_dir}/*.warc.gz']\n"
+        f"  output: {tmp_path / name}\n"
+        f"  metrics: {tmp_path / name / 'curate.json'}\n"
+        "  extraction_timeout: 60\n"  # no timeouts: a loaded machine must not change the output
+        "  workers: 2\n"
+        "  runner: processes\n"
+        "tracking:\n"
+        "  enabled: false\n"
+    )
+    return params
+
+
+def _rows(directory: Path) -> dict[str, list[dict]]:
+    return {
+        str(p.relative_to(directory)): pq.read_table(p).to_pylist()
+        for p in sorted(directory.rglob("*.parquet"))
+    }
+
+
+def test_command_and_flow_of_curate_write_identical_shards(
+    importable_flows, sample_dir, tmp_path, capsys
+):
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.curate import curate_flow
+
+    assert main(["curate", "--params", str(_params(tmp_path, sample_dir, "cli"))]) == 0
+    with prefect_test_harness(server_startup_timeout=120):
+        flow_metrics = curate_flow(str(_params(tmp_path, sample_dir, "flow")))
+    cli_rows, flow_rows = _rows(tmp_path / "cli"), _rows(tmp_path / "flow")
+    assert len(cli_rows) == 6  # kept and removed shards of the three sample files
+    assert sum(len(rows) for rows in cli_rows.values()) == flow_metrics["pages"] > 0
+    assert flow_rows == cli_rows
+    cli_metrics = json.loads((tmp_path / "cli" / "curate.json").read_text())
+    assert cli_metrics == json.loads((tmp_path / "flow" / "curate.json").read_text()) | {
+        "docs_per_second": cli_metrics["docs_per_second"]
+    }
+    assert flow_metrics["workers"] == 2
+
+
+def test_a_hand_run_with_output_leaves_the_pipeline_metrics_alone(
+    sample_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    pipeline_metrics = tmp_path / "metrics" / "curate.json"
+    pipeline_metrics.parent.mkdir()
+    pipeline_metrics.write_text('{"kept": 1}\n')
+    args = ["curate", "--input", str(sample_dir / "sample-crawl-00000.warc.gz")]
+    args += ["--output", "scratch/curated", "--extractor", "resiliparse", "--no-tracking"]
+    assert main(args) == 0
+    assert pipeline_metrics.read_text() == '{"kept": 1}\n'
+    assert json.loads((tmp_path / "scratch/curated/metrics.json").read_text())["kept"] > 0
