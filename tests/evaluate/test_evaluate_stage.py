@@ -11,7 +11,7 @@ import torch
 from warc2gpt.cli import main as cli_main
 from warc2gpt.config import load_params
 from warc2gpt.evaluate.report import read_curves
-from warc2gpt.evaluate.stage import run, run_evaluate, summary
+from warc2gpt.evaluate.stage import report_files, run, summary
 from warc2gpt.model.generate import generate_text
 from warc2gpt.model.store import save_model
 
@@ -70,11 +70,13 @@ def test_run_writes_headline_metrics_and_report(project) -> None:
     assert "bpb" in text and "hellaswag acc" in text and "lambada acc" in text
 
 
-def test_run_evaluate_returns_every_figure_and_the_report_files(project) -> None:
-    figures, files = run_evaluate(load_params("absent.yaml", project))
-    assert figures == json.loads(Path("reports/eval.json").read_text())
+def test_run_writes_every_figure_and_the_report_files(project) -> None:
+    settings = load_params("absent.yaml", project).evaluate
+    headline = run(load_params("absent.yaml", project))
+    figures = json.loads(Path("reports/eval.json").read_text())
     assert "hellaswag_acc_norm" in figures and "lambada_ppl" in figures
-    names = {Path(f).name for f in files}
+    assert headline == {k: figures[k] for k in headline}
+    names = {f.name for f in report_files(settings)}
     assert names == {"eval.md", "loss_curves.png", "samples.json", "eval.json"}
 
 

@@ -6,25 +6,25 @@ import argparse
 import sys
 import time
 
-from warc2gpt.cli import params_from_args
+from warc2gpt.cli import Option, add_params_options, stage_command
 from warc2gpt.config import load_params, to_dict
+
+OPTIONS = [
+    Option("--model-dir", "model_dir", dict(help="exported model (default: evaluate.model_dir)")),
+    Option("--device", "device", dict(help="auto, cpu, cuda, cuda:N or mps")),
+]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from warc2gpt.cli import add_params_options
-
-    parser = sub.add_parser(
+    stage_command(
+        sub,
         "evaluate",
+        OPTIONS,
         help="val loss, bits-per-byte, HellaSwag/LAMBADA, samples and a report",
         description="Evaluate the trained model: val loss and bits-per-byte on the val shards, "
         "HellaSwag and LAMBADA when their files are set, fixed-prompt samples; "
         "writes metrics/eval.json and reports/.",
     )
-    add_params_options(parser)
-    parser.add_argument("--model-dir", help="exported model (default: evaluate.model_dir)")
-    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
-    parser.set_defaults(func=run_evaluate)
 
     gen = sub.add_parser(
         "generate",
@@ -57,26 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     gen.add_argument("--no-stream", action="store_true", help="print the text once at the end")
     gen.set_defaults(func=run_generate)
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from warc2gpt.evaluate.stage import format_summary
-    from warc2gpt.evaluate.stage import run_evaluate as evaluate_stage
-    from warc2gpt.tracking import log_stage_metrics
-
-    params = params_from_args(
-        args, "evaluate", {"model_dir": args.model_dir, "device": args.device}
-    )
-    metrics, files = evaluate_stage(params)
-    print(format_summary(metrics))
-    log_stage_metrics(
-        "evaluate",
-        params.tracking,
-        to_dict(params.evaluate),
-        metrics,
-        artifacts=[params.evaluate.metrics, *files],
-    )
-    return 0
 
 
 def run_generate(args: argparse.Namespace) -> int:

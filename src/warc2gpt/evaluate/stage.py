@@ -7,7 +7,6 @@ fixed-prompt samples.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -145,15 +144,3 @@ def summary(metrics: dict[str, Any]) -> str:
                 line += f"  ({metrics[f'{task}_items']} items)"
             lines.append(line)
     return "\n".join(lines)
-
-
-# The names the commands and flows call until they go through the generic stage wrapper.
-def run_evaluate(params: Params) -> tuple[dict[str, Any], list[Path]]:
-    """`run`, then (every figure, the report files) for a caller that logs them itself."""
-    run(params)
-    settings = params.evaluate
-    figures = json.loads((Path(settings.report_dir) / FIGURES_FILE).read_text(encoding="utf-8"))
-    return figures, report_files(settings)
-
-
-format_summary = summary
