@@ -20,13 +20,11 @@ from collections import Counter
 from pathlib import Path
 
 from warc2gpt.config import CurateSettings
-from warc2gpt.curate.extract import extract_trafilatura
-from warc2gpt.curate.filters import (
-    C4QualityFilter,
-    FineWebQualityFilter,
-    GopherQualityFilter,
-    GopherRepetitionFilter,
-)
+from warc2gpt.curate.steps.c4_quality import C4QualityFilter
+from warc2gpt.curate.steps.extract import extract_trafilatura
+from warc2gpt.curate.steps.fineweb_quality import FineWebQualityFilter
+from warc2gpt.curate.steps.gopher_quality import GopherQualityFilter
+from warc2gpt.curate.steps.gopher_repetition import GopherRepetitionFilter
 from warc2gpt.curate.text import count_sentences, split_words
 from warc2gpt.documents import Document
 

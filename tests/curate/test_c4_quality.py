@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from filter_inputs import doc, dolma_text
 
-from warc2gpt.config import C4QualitySettings
-from warc2gpt.curate.filters.c4_quality import C4QualityFilter
+from warc2gpt.curate.steps.c4_quality import C4QualityFilter, C4QualitySettings
 
 FILTER = C4QualityFilter(C4QualitySettings())
 PROSE = [

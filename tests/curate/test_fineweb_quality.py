@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from filter_inputs import doc, dolma_text
 
-from warc2gpt.config import FineWebQualitySettings
-from warc2gpt.curate.filters.fineweb_quality import FineWebQualityFilter
+from warc2gpt.curate.steps.fineweb_quality import FineWebQualityFilter, FineWebQualitySettings
 
 FILTER = FineWebQualityFilter(FineWebQualitySettings())
 LINES = [

@@ -7,8 +7,7 @@ import zipfile
 import pytest
 from filter_inputs import doc, dolma_text
 
-from warc2gpt.config import GopherQualitySettings
-from warc2gpt.curate.filters.gopher_quality import GopherQualityFilter
+from warc2gpt.curate.steps.gopher_quality import GopherQualityFilter, GopherQualitySettings
 
 FILTER = GopherQualityFilter(GopherQualitySettings())
 SENTENCE = (

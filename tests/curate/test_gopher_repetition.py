@@ -9,8 +9,12 @@ from collections import Counter
 import pytest
 from filter_inputs import doc, dolma_text
 
-from warc2gpt.config import ConfigError, GopherRepetitionSettings
-from warc2gpt.curate.filters.gopher_repetition import GopherRepetitionFilter, NGrams
+from warc2gpt.config import ConfigError
+from warc2gpt.curate.ngrams import NGrams
+from warc2gpt.curate.steps.gopher_repetition import (
+    GopherRepetitionFilter,
+    GopherRepetitionSettings,
+)
 from warc2gpt.curate.text import split_words
 
 FILTER = GopherRepetitionFilter(GopherRepetitionSettings())

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from warc2gpt.config import LanguageSettings
-from warc2gpt.curate.language import LanguageFilter
+from warc2gpt.curate.steps.language import LanguageFilter, LanguageSettings
 from warc2gpt.documents import Document
 
 

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from warc2gpt.config import UrlFilterSettings
-from warc2gpt.curate.url_filter import URLFilter, normalize_url
+from warc2gpt.curate.steps.url_filter import URLFilter, UrlFilterSettings, normalize_url
 from warc2gpt.documents import Document
 
 

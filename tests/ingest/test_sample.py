@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from warc2gpt.config import UrlFilterSettings
-from warc2gpt.curate.url_filter import URLFilter
+from warc2gpt.curate.steps.url_filter import URLFilter, UrlFilterSettings
 from warc2gpt.documents import Document
 from warc2gpt.ingest import sample
 from warc2gpt.ingest.sample import CASES, sample_manifest, write_sample_crawl

@@ -1,4 +1,8 @@
-"""Main-text extraction from HTML: trafilatura with FineWeb's settings, or resiliparse (fast)."""
+"""Main-text extraction from HTML: trafilatura with FineWeb's settings, or resiliparse (fast).
+
+The chain hands a page over as a document whose text is the decoded page, with the HTML also
+under `doc.cache[HTML]` when it needs extraction (WET records are plain text already).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,29 @@ import logging
 import signal
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from warc2gpt.config_fields import bounded
+from warc2gpt.curate.steps.base import Step
+
+if TYPE_CHECKING:
+    from warc2gpt.documents import Document
 
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+
+HTML = "html"  # the doc.cache key of a page's HTML, until extraction replaces it
+
+
+@dataclass
+class ExtractSettings:
+    """Which extractor, and its budget; these keys sit directly under `curate:`."""
+
+    extractor: Literal["trafilatura", "resiliparse"] = "trafilatura"
+    # Extract cheaply with resiliparse, identify the language, then run the precise extractor
+    # only on documents in the wanted languages (steps/prefilter.py).
+    prefilter_language: bool = False
+    extraction_timeout: float = bounded(0.1, gt=0, doc="seconds per document (trafilatura)")
 
 
 class ExtractionTimeout(Exception):
@@ -79,3 +104,26 @@ def extract_text(html: str, extractor: str, timeout: float = 0.1) -> str:
     if extractor == "resiliparse":
         return extract_resiliparse(html)
     raise ValueError(f"unknown extractor {extractor!r}: expected trafilatura or resiliparse")
+
+
+class Extraction(Step):
+    """The page's main text becomes `doc.text`; a page with none is removed (`empty`), and one
+    that runs past the budget too (`timeout`)."""
+
+    name = "extract"
+    Settings = ExtractSettings
+    section = ""
+
+    def __call__(self, doc: Document) -> str | None:
+        html = doc.cache.pop(HTML, None)
+        if html is None:
+            doc.text = doc.text.strip()
+        else:
+            try:
+                doc.text = extract_text(
+                    html, self.settings.extractor, self.settings.extraction_timeout
+                )
+            except ExtractionTimeout:
+                doc.text = ""
+                return "timeout"
+        return None if doc.text.strip() else "empty"

@@ -3,9 +3,11 @@ many short lines, duplicated lines, and list-like pages with many newlines per w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from warc2gpt.config import FineWebQualitySettings
+from warc2gpt.config_fields import bounded
+from warc2gpt.curate.steps.base import Step
 from warc2gpt.curate.text import find_duplicates, words
 
 if TYPE_CHECKING:
@@ -14,13 +16,24 @@ if TYPE_CHECKING:
 STOP_CHARS = (".", "'", '"', "!", "?")
 
 
-class FineWebQualityFilter:
+@dataclass
+class FineWebQualitySettings:
+    """FineWeb's own line-level heuristics."""
+
+    enabled: bool = True
+    line_punct_thr: float = bounded(0.12, ge=0, le=1)
+    line_punct_exclude_zero: bool = False
+    short_line_thr: float = bounded(0.67, ge=0, le=1)
+    short_line_length: int = bounded(30, ge=0)
+    char_duplicates_ratio: float = bounded(0.01, ge=0, le=1)
+    new_line_ratio: float = bounded(0.3, ge=0)
+
+
+class FineWebQualityFilter(Step):
     """Removes pages that read like navigation, lists or repeated boilerplate."""
 
     name = "fineweb_quality"
-
-    def __init__(self, settings: FineWebQualitySettings):
-        self.settings = settings
+    Settings = FineWebQualitySettings
 
     def __call__(self, doc: Document) -> str | None:
         s = self.settings

@@ -6,9 +6,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from warc2gpt.config import ConfigError, PIISettings
-from warc2gpt.documents import Document
+from warc2gpt.config_fields import ConfigError, listing
+from warc2gpt.curate.steps.base import Step
+
+if TYPE_CHECKING:
+    from warc2gpt.documents import Document
 
 _LOCAL_CHARS = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 EMAIL_RE = re.compile(
@@ -94,17 +99,51 @@ class _Replacer:
         return self.pattern.sub(substitute, text), count
 
 
-class PIIScrubber:
+@dataclass
+class PIISettings:
+    """Personal data in the text replaced by fixed placeholders (FineWeb's PII formatter)."""
+
+    enabled: bool = True
+    emails: bool = True
+    ips: bool = True
+    # Private, loopback, link-local and reserved addresses are not personal: keep them.
+    only_public_ips: bool = True
+    # Used in turn. example.com/.org are reserved for examples; the IPv4 values are FineWeb's,
+    # the IPv6 ones come from the documentation range 2001:db8::/32.
+    email_replacements: list[str] = listing("email@example.com", "firstname.lastname@example.org")
+    ipv4_replacements: list[str] = listing(
+        "22.214.171.124",
+        "126.96.36.199",
+        "188.8.131.52",
+        "184.108.40.206",
+        "220.127.116.11",
+        "18.104.22.168",
+    )
+    ipv6_replacements: list[str] = listing("2001:db8::1", "2001:db8::2")
+    # Phone numbers: off by default (FineWeb leaves them); each pattern is a regular expression.
+    phones: bool = False
+    phone_patterns: list[str] = listing(
+        # North American: (555) 123-4567, 555-123-4567, +1 555.123.4567
+        r"(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]\d{4}(?![\w-])",
+        # International with a leading +: +44 20 7946 0958, +49-30-1234567
+        r"(?<![\w+])\+[2-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){1,2}[ .-]?\d{3,4}[ .-]?\d{3,5}(?![\w-])",
+    )
+    phone_replacement: str = "555-0100"
+
+
+class PIIScrubber(Step):
     """Replace emails, public IPv4/IPv6 addresses and optional phone numbers in `doc.text`.
 
-    Calling it on a document edits the text in place, adds the replacements to
-    `doc.pii_replacements` and returns how many it made.
+    Calling it on a document edits the text in place and adds the replacements to
+    `doc.pii_replacements`. It never removes a document, so it has no row in the summary.
     """
 
     name = "pii"
+    Settings = PIISettings
+    in_summary = False
 
     def __init__(self, settings: PIISettings) -> None:
-        self.settings = settings
+        super().__init__(settings)
         ip_check = is_public_ip if settings.only_public_ips else is_ip
         self.steps: list[tuple[str, _Replacer]] = []
         if not settings.enabled:
@@ -157,7 +196,6 @@ class PIIScrubber:
                 total += count
         return text, total
 
-    def __call__(self, doc: Document) -> int:
+    def __call__(self, doc: Document) -> None:
         doc.text, count = self.scrub(doc.text)
         doc.pii_replacements += count
-        return count

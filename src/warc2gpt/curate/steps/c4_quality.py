@@ -6,9 +6,11 @@ sentences. A kept page's text is rewritten to its kept lines."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from warc2gpt.config import C4QualitySettings
+from warc2gpt.config_fields import bounded
+from warc2gpt.curate.steps.base import Step
 from warc2gpt.curate.text import count_sentences, lines, split_sentences
 
 if TYPE_CHECKING:
@@ -27,13 +29,28 @@ POLICY_SUBSTRINGS = (
 )
 
 
-class C4QualityFilter:
+@dataclass
+class C4QualitySettings:
+    """C4 line and document rules; FineWeb drops the terminal-punctuation rule."""
+
+    enabled: bool = True
+    split_paragraph: bool = True
+    remove_citations: bool = True
+    filter_no_terminal_punct: bool = False
+    min_num_sentences: int = bounded(5, ge=0)
+    min_words_per_line: int = bounded(3, ge=0)
+    max_word_length: int = bounded(1000, ge=1)
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+
+
+class C4QualityFilter(Step):
     """Keeps a page's prose lines; removes the page when too little prose is left."""
 
     name = "c4_quality"
-
-    def __init__(self, settings: C4QualitySettings):
-        self.settings = settings
+    Settings = C4QualitySettings
 
     def __call__(self, doc: Document) -> str | None:
         s = self.settings

