@@ -98,7 +98,8 @@ start() {
   if [ ! -f "$STATE/prefect.pid" ] || ! alive "$(cat "$STATE/prefect.pid")"; then
     # Prefect reads PREFECT_SERVER_API_AUTH_STRING itself; the server's own client needs it too.
     prefect_auth && export PREFECT_API_AUTH_STRING=${PREFECT_API_AUTH_STRING:-$PREFECT_SERVER_API_AUTH_STRING}
-    setsid prefect server start --host "$HOST" --port "$PREFECT_PORT" \
+    # Each server gets only its own secret.
+    setsid env -u MLFLOW_AUTH_ADMIN_PASSWORD prefect server start --host "$HOST" --port "$PREFECT_PORT" \
       >"$STATE/prefect.log" 2>&1 < /dev/null &
     echo $! >"$STATE/prefect.pid"
   fi
@@ -111,7 +112,8 @@ start() {
       export MLFLOW_AUTH_CONFIG_PATH
       extra+=(--app-name basic-auth)
     fi
-    setsid mlflow server --host "$HOST" --port "$MLFLOW_PORT" --workers "${MLFLOW_WORKERS:-1}" \
+    setsid env -u PREFECT_SERVER_API_AUTH_STRING -u PREFECT_API_AUTH_STRING \
+      mlflow server --host "$HOST" --port "$MLFLOW_PORT" --workers "${MLFLOW_WORKERS:-1}" \
       --backend-store-uri "${MLFLOW_BACKEND_STORE_URI:-sqlite:///$STATE/mlflow.db}" \
       --artifacts-destination "${MLFLOW_ARTIFACTS_DESTINATION:-$STATE/mlartifacts}" \
       ${extra[@]+"${extra[@]}"} >"$STATE/mlflow.log" 2>&1 < /dev/null &

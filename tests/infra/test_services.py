@@ -99,6 +99,15 @@ def test_credentials_turn_authentication_on_and_stay_unprinted(tmp_path):
         assert "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in started.stdout
         assert "set PREFECT_API_AUTH_STRING" in started.stdout
         assert (tmp_path / "mlflow-secret-key").stat().st_mode & 0o077 == 0
+        # Each server holds only its own secret.
+        foreign = {
+            "prefect": {"MLFLOW_AUTH_ADMIN_PASSWORD"},
+            "mlflow": {"PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING"},
+        }
+        for server, names in foreign.items():
+            pid = (tmp_path / f"{server}.pid").read_text().strip()
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+            assert not names & {entry.partition("=")[0] for entry in environ}, server
 
         mlflow = f"http://127.0.0.1:{ports['MLFLOW_PORT']}/api/2.0/mlflow/experiments/search"
         assert http_status(mlflow + "?max_results=1") == 401

@@ -97,9 +97,9 @@ def access_problem(exc: BaseException, uri: str, action: str, name: str) -> str 
     server = urlsplit(uri).netloc.rpartition("@")[2] or uri
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     if cause.error_code == "PERMISSION_DENIED":
-        need = "READ" if action == "list" else "EDIT"
+        verb, need = ("read", "READ") if action == "list" else ("move the champion of", "EDIT")
         return (
-            f"permission denied: user {user!r} may not {action} on registered model {name!r} "
+            f"permission denied: user {user!r} may not {verb} registered model {name!r} "
             f"at {server}; it needs {need} on the model (an admin grants it: infra/README.md)"
         )
     if user:
