@@ -39,8 +39,9 @@ def run_training(tmp_path: Path, settings, name: str, nproc: int) -> list[float]
     assert done.returncode == 0, done.stderr[-3000:]
     rows = (tmp_path / name / "train.tsv").read_text().splitlines()[1:]
     metrics = json.loads((tmp_path / name / "train.json").read_text())
-    assert metrics["world_size"] == nproc
-    assert metrics["grad_accum"] == 2 // nproc
+    summary = json.loads((tmp_path / name / "model" / "train_summary.json").read_text())
+    assert summary["world_size"] == nproc
+    assert summary["grad_accum"] == 2 // nproc
     return [float(r.split("\t")[1]) for r in rows] + [metrics["val_loss"]]
 
 

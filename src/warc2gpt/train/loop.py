@@ -255,11 +255,52 @@ def build_data(
     return train_paths, loader, val
 
 
-def set_lr(optimizers: list[torch.optim.Optimizer], factor: float) -> None:
-    """Every group's learning rate: its `base_lr` times the schedule's factor."""
+def set_lr(optimizers: list[torch.optim.Optimizer], step: int, settings: TrainSettings) -> None:
+    """Every group's learning rate at `step`: its `base_lr` times the schedule's factor."""
+    factor = lr_factor(
+        step,
+        settings.steps,
+        settings.warmup_steps,
+        settings.schedule,
+        settings.decay_frac,
+        settings.min_lr_ratio,
+    )
     for opt in optimizers:
         for group in opt.param_groups:
             group["lr"] = group["base_lr"] * factor
+
+
+def clip_gradients(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """The gradients' global norm, after clipping them to `max_norm` (0: no clipping)."""
+    if max_norm > 0:
+        return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    return torch.linalg.vector_norm(
+        torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])
+    )
+
+
+def run_details(
+    model: GPT,
+    loader: TrainLoader,
+    info: dist.DistInfo,
+    grad_accum: int,
+    device: torch.device,
+    resumed_from: str | None,
+) -> dict[str, Any]:
+    """What the summary beside the model adds to the headline figures."""
+    cuda = device.type == "cuda"
+    return {
+        "params_non_embedding": model.num_params(exclude_embedding=True),
+        "flops_per_token": model.flops_per_token(),
+        "train_tokens_available": loader.tokens,
+        "epochs": loader.consumed * loader.seq_len / loader.tokens,
+        "world_size": info.world_size,
+        "grad_accum": grad_accum,
+        "device": torch.cuda.get_device_name(device) if cuda else str(device),
+        "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
+        "model": model.config.to_dict(),
+        "resumed_from": resumed_from,
+    }
 
 
 def resume(
@@ -391,15 +432,7 @@ def _train(
             if last_step:
                 break
 
-            factor = lr_factor(
-                step,
-                settings.steps,
-                settings.warmup_steps,
-                settings.schedule,
-                settings.decay_frac,
-                settings.min_lr_ratio,
-            )
-            set_lr(optimizers, factor)
+            set_lr(optimizers, step, settings)
             reader.start()
             loss_sum = torch.zeros((), device=device)
             for micro, (x, y) in enumerate(loader.next_step()):
@@ -412,16 +445,7 @@ def _train(
                     loss = model(x, targets=y) / grad_accum
                 loss.backward()
                 loss_sum += loss.detach()
-            if settings.grad_clip > 0:
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    raw_model.parameters(), settings.grad_clip
-                )
-            else:
-                grad_norm = torch.linalg.vector_norm(
-                    torch.stack(
-                        [p.grad.norm() for p in raw_model.parameters() if p.grad is not None]
-                    )
-                )
+            grad_norm = clip_gradients(raw_model, settings.grad_clip)
             for opt in optimizers:
                 opt.step()
             raw_model.zero_grad(set_to_none=True)
@@ -430,18 +454,9 @@ def _train(
             runlog.steps(reader.hand_over(step, lr, loss_sum, grad_norm))
             step += 1
 
-        details = {
-            "params_non_embedding": raw_model.num_params(exclude_embedding=True),
-            "flops_per_token": throughput.flops_per_token,
-            "train_tokens_available": loader.tokens,
-            "epochs": settings.steps * tokens_per_step / loader.tokens,
-            "world_size": info.world_size,
-            "grad_accum": grad_accum,
-            "device": torch.cuda.get_device_name(device) if cuda else str(device),
-            "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
-            "model": config.to_dict(),
-            "resumed_from": resumed.get("resumed_from"),
-        }
+        details = run_details(
+            raw_model, loader, info, grad_accum, device, resumed.get("resumed_from")
+        )
         if info.is_master:
             save_model(raw_model, settings.output)
         figures = runlog.finish(raw_model.num_params(), entropy, details)
