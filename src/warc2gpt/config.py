@@ -18,32 +18,11 @@ from typing import Any, Literal
 
 import yaml
 
+from warc2gpt.config_fields import ConfigError, bounded, listing
+from warc2gpt.curate.steps import PIPELINE
+from warc2gpt.curate.steps.base import settings_fields
+
 DEFAULT_PARAMS = Path("params.yaml")
-
-
-class ConfigError(ValueError):
-    """A params file or override that does not match the settings schema."""
-
-
-def bounded(
-    default: Any,
-    *,
-    ge: float | None = None,
-    le: float | None = None,
-    gt: float | None = None,
-    lt: float | None = None,
-    doc: str = "",
-) -> Any:
-    """A dataclass field with an allowed numeric range, checked on load."""
-    meta = {"ge": ge, "le": le, "gt": gt, "lt": lt, "doc": doc}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def listing(*items: Any) -> Any:
-    """A list-valued field with a default."""
-    return field(default_factory=lambda: list(items))
 
 
 # --------------------------------------------------------------------------- sections
@@ -74,147 +53,28 @@ class IngestSettings:
 
 
 @dataclass
-class GopherRepetitionSettings:
-    """Gopher (Rae et al. 2021) repetition thresholds, as FineWeb uses them."""
-
-    enabled: bool = True
-    dup_line_frac: float = bounded(0.3, ge=0, le=1)
-    dup_para_frac: float = bounded(0.3, ge=0, le=1)
-    dup_line_char_frac: float = bounded(0.2, ge=0, le=1)
-    dup_para_char_frac: float = bounded(0.2, ge=0, le=1)
-    # [n, max fraction of characters in the most frequent n-gram]
-    top_n_grams: list[list[float]] = bounded([[2, 0.2], [3, 0.18], [4, 0.16]])
-    # [n, max fraction of characters in duplicated n-grams]
-    dup_n_grams: list[list[float]] = bounded(
-        [[5, 0.15], [6, 0.14], [7, 0.13], [8, 0.12], [9, 0.11], [10, 0.10]]
-    )
-
-
-@dataclass
-class GopherQualitySettings:
-    """Gopher quality thresholds, as FineWeb uses them."""
-
-    enabled: bool = True
-    min_doc_words: int = bounded(50, ge=0)
-    max_doc_words: int = bounded(100000, ge=1)
-    min_avg_word_length: float = bounded(3.0, ge=0)
-    max_avg_word_length: float = bounded(10.0, ge=0)
-    max_symbol_word_ratio: float = bounded(0.1, ge=0)
-    max_bullet_lines_ratio: float = bounded(0.9, ge=0, le=1)
-    max_ellipsis_lines_ratio: float = bounded(0.3, ge=0, le=1)
-    max_non_alpha_words_ratio: float = bounded(0.8, ge=0, le=1)
-    min_stop_words: int = bounded(2, ge=0)
-    stop_words: list[str] = listing("the", "be", "to", "of", "and", "that", "have", "with")
-
-
-@dataclass
-class C4QualitySettings:
-    """C4 line and document rules; FineWeb drops the terminal-punctuation rule."""
-
-    enabled: bool = True
-    split_paragraph: bool = True
-    remove_citations: bool = True
-    filter_no_terminal_punct: bool = False
-    min_num_sentences: int = bounded(5, ge=0)
-    min_words_per_line: int = bounded(3, ge=0)
-    max_word_length: int = bounded(1000, ge=1)
-    filter_lorem_ipsum: bool = True
-    filter_javascript: bool = True
-    filter_curly_bracket: bool = True
-    filter_policy: bool = True
-
-
-@dataclass
-class FineWebQualitySettings:
-    """FineWeb's own line-level heuristics."""
-
-    enabled: bool = True
-    line_punct_thr: float = bounded(0.12, ge=0, le=1)
-    line_punct_exclude_zero: bool = False
-    short_line_thr: float = bounded(0.67, ge=0, le=1)
-    short_line_length: int = bounded(30, ge=0)
-    char_duplicates_ratio: float = bounded(0.01, ge=0, le=1)
-    new_line_ratio: float = bounded(0.3, ge=0)
-
-
-@dataclass
-class UrlFilterSettings:
-    """URL blocklists: files of domains, full URLs and banned (sub)words."""
-
-    enabled: bool = True
-    # Files may be plain or gzip; globs allowed. Empty lists use the lists the package ships.
-    domain_files: list[str] = listing()
-    url_files: list[str] = listing()
-    banned_word_files: list[str] = listing()
-    banned_subword_files: list[str] = listing()
-    soft_banned_word_files: list[str] = listing()
-    soft_word_threshold: int = bounded(2, ge=1)
-
-
-@dataclass
-class LanguageSettings:
-    """fastText lid.176 language identification."""
-
-    enabled: bool = True
-    languages: list[str] = listing("en")
-    min_score: float = bounded(0.65, ge=0, le=1)
-
-
-@dataclass
-class PIISettings:
-    """Personal data in the text replaced by fixed placeholders (FineWeb's PII formatter)."""
-
-    enabled: bool = True
-    emails: bool = True
-    ips: bool = True
-    # Private, loopback, link-local and reserved addresses are not personal: keep them.
-    only_public_ips: bool = True
-    # Used in turn. example.com/.org are reserved for examples; the IPv4 values are FineWeb's,
-    # the IPv6 ones come from the documentation range 2001:db8::/32.
-    email_replacements: list[str] = listing("email@example.com", "firstname.lastname@example.org")
-    ipv4_replacements: list[str] = listing(
-        "22.214.171.124",
-        "126.96.36.199",
-        "188.8.131.52",
-        "184.108.40.206",
-        "220.127.116.11",
-        "18.104.22.168",
-    )
-    ipv6_replacements: list[str] = listing("2001:db8::1", "2001:db8::2")
-    # Phone numbers: off by default (FineWeb leaves them); each pattern is a regular expression.
-    phones: bool = False
-    phone_patterns: list[str] = listing(
-        # North American: (555) 123-4567, 555-123-4567, +1 555.123.4567
-        r"(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]\d{4}(?![\w-])",
-        # International with a leading +: +44 20 7946 0958, +49-30-1234567
-        r"(?<![\w+])\+[2-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){1,2}[ .-]?\d{3,4}[ .-]?\d{3,5}(?![\w-])",
-    )
-    phone_replacement: str = "555-0100"
-
-
-@dataclass
-class CurateSettings:
-    """WARC -> main text -> filters -> Parquet documents."""
+class CurateStageSettings:
+    """The curate stage's own keys: where it reads and writes, and how it fans out."""
 
     input: list[str] = listing()
     output: str = "data/curated"
     metrics: str = "metrics/curate.json"
-    extractor: Literal["trafilatura", "resiliparse"] = "trafilatura"
-    # Extract cheaply with resiliparse, identify the language, then run the precise extractor
-    # only on documents in the wanted languages.
-    prefilter_language: bool = False
-    extraction_timeout: float = bounded(0.1, gt=0, doc="seconds per document (trafilatura)")
     workers: int = bounded(1, ge=1)
     runner: Literal["threads", "processes", "dask", "ray"] = "processes"
     cluster_address: str = ""  # dask/ray scheduler address; empty starts a local cluster
     max_record_bytes: int = bounded(10_000_000, ge=1024)
-    url_filter: UrlFilterSettings = field(default_factory=UrlFilterSettings)
-    language: LanguageSettings = field(default_factory=LanguageSettings)
-    gopher_repetition: GopherRepetitionSettings = field(default_factory=GopherRepetitionSettings)
-    gopher_quality: GopherQualitySettings = field(default_factory=GopherQualitySettings)
-    c4_quality: C4QualitySettings = field(default_factory=C4QualitySettings)
-    fineweb_quality: FineWebQualitySettings = field(default_factory=FineWebQualitySettings)
-    pii: PIISettings = field(default_factory=PIISettings)
+
+
+# WARC -> main text -> filters -> Parquet documents: the stage's keys, then each curate step's
+# settings (curate/steps/, one module each) in pipeline order: `url_filter`, the extraction keys
+# (`extractor`, `prefilter_language`, `extraction_timeout`), `language`, the quality filters, `pii`.
+CurateSettings = dataclasses.make_dataclass(
+    "CurateSettings",
+    settings_fields(PIPELINE),
+    bases=(CurateStageSettings,),
+    namespace={"__doc__": "WARC -> main text -> filters -> Parquet documents."},
+)
+CurateSettings.__module__ = __name__  # found by pickle, as any class here
 
 
 @dataclass
