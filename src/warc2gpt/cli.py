@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "warc2gpt.evaluate.command",
     "warc2gpt.registry.command",
     "warc2gpt.pipeline_command",
+    "warc2gpt.params_command",
 ]
 
 

@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 
 from warc2gpt.config import Params, load_params
 from warc2gpt.model.gpt import GPT, GPTConfig
-from warc2gpt.registry.stage import run_register
+from warc2gpt.registry.stage import run as run_register
 from warc2gpt.tokenizer.bpe import train_bpe
 from warc2gpt.train.checkpoint import save_model
 

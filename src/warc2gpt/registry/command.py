@@ -7,6 +7,7 @@ import os
 import sys
 from urllib.parse import urlsplit
 
+from warc2gpt.cli import add_params_options, stage_command
 from warc2gpt.config import load_params
 
 # What an MLflow server with authentication answers a request it refuses (HTTP 401 and 403).
@@ -14,17 +15,15 @@ ACCESS_ERRORS = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from warc2gpt.cli import add_params_options
-
-    parser = sub.add_parser(
+    stage_command(
+        sub,
         "register",
+        [],
         help="log the model to MLflow, register it as challenger, run the gate",
         description="Log the trained model as an MLflow pyfunc, register a new version with "
         "alias `challenger`, and move `champion` to it when its val bits-per-byte "
         "passes the promotion gate (register.promotion in params).",
     )
-    add_params_options(parser)
-    parser.set_defaults(func=run_register)
 
     models = sub.add_parser(
         "models",
@@ -39,15 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     promote.add_argument("version")
     actions.add_parser("rollback", help="return champion to the version it replaced")
     models.set_defaults(func=run_models)
-
-
-def run_register(args: argparse.Namespace) -> int:
-    from warc2gpt.registry.stage import format_decision
-    from warc2gpt.registry.stage import run_register as register_stage
-
-    result = register_stage(load_params(args.params, args.overrides))
-    print(format_decision(result))
-    return 0
 
 
 def run_models(args: argparse.Namespace) -> int:

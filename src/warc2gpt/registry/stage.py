@@ -98,8 +98,3 @@ def summary(metrics: dict[str, Any]) -> str:
     """One line: the new version and the gate's decision."""
     verdict = "promoted to champion" if metrics["promoted"] else "not promoted"
     return f"version {metrics['challenger_version']} (challenger): {verdict}: {metrics['reason']}"
-
-
-# The names the commands and flows call until they go through the generic stage wrapper.
-run_register = run
-format_decision = summary
