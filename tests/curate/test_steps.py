@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import pickle
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ def test_curate_keys_and_their_errors_are_unchanged():
         0.1,
     )
     assert settings.url_filter == UrlFilterSettings() and settings.language == LanguageSettings()
+    # worker processes receive the settings pickled
+    assert pickle.loads(pickle.dumps(load_params("params.yaml").curate)).workers == 2
     with pytest.raises(ConfigError, match=r"unknown key curate\.c4_quality\.min_words_per_lines"):
         parse_params({"curate": {"c4_quality": {"min_words_per_lines": 3}}})
     with pytest.raises(ConfigError, match=r"did you mean curate\.extraction_timeout\?"):

@@ -6,6 +6,7 @@ under `doc.cache[HTML]` when it needs extraction (WET records are plain text alr
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -63,11 +64,23 @@ def _time_limit(seconds: float):
         signal.signal(signal.SIGPROF, previous)
 
 
+@functools.cache
+def _load_trafilatura_fallback() -> None:
+    """Build what trafilatura builds the first time a page falls back to justext: a stoplist of
+    every language (~0.2 s of CPU). Inside a page's budget it would time out whichever page came
+    first in a process, so a page's fate would depend on the worker and order it ran in."""
+    from justext.core import define_stoplist
+    from trafilatura import external
+
+    define_stoplist(external.JT_STOPLIST or external.jt_stoplist_init())
+
+
 def extract_trafilatura(html: str, timeout: float = 0.1) -> str:
     """FineWeb's extraction: favour precision, no comments, no images; '' when nothing is found."""
     import trafilatura
     from trafilatura.deduplication import LRU_SIZE, LRUCache
 
+    _load_trafilatura_fallback()
     with _time_limit(timeout):
         text = trafilatura.extract(
             html,
