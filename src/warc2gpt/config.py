@@ -1,9 +1,11 @@
 """params.yaml -> typed, validated settings.
 
-Each params.yaml section is a dataclass below. Loading walks the YAML against the dataclass
-fields: an unknown key, a wrong type or an out-of-range value fails at once with the key's
-dotted path and what was expected. Only the standard library and PyYAML are imported here, so
-the training entry point can load params on a machine without the orchestration stack.
+Each params.yaml section is a dataclass below; the curate steps' settings live beside the
+steps (curate/steps/) and are assembled into `CurateSettings` here. Loading walks the YAML
+against the dataclass fields: an unknown key, a wrong type or an out-of-range value fails at
+once with the key's dotted path and what was expected. Only the standard library and PyYAML
+are imported here (the steps' modules too), so the training entry point can load params on a
+machine without the orchestration stack.
 """
 
 from __future__ import annotations
