@@ -27,7 +27,7 @@ from prefect.context import get_run_context
 
 from flows.linking import PARENT_FLOW_RUN_ENV
 from warc2gpt.config import load_params
-from warc2gpt.offline import apply_offline_defaults
+from warc2gpt.offline import apply_offline_defaults, share_prefect_api
 from warc2gpt.pipeline_report import (
     collect_metrics,
     headline_metrics,
@@ -60,7 +60,7 @@ def _prefect_ui_url() -> str | None:
     """The UI of a server the user named; None for the temporary server, which dies with the
     run (its history stays in PREFECT_HOME for `prefect server start`)."""
     if not os.environ.get("PREFECT_API_URL"):
-        return None
+        return None  # `prefect server start` serves the history on 4200
     from prefect.settings import PREFECT_UI_URL
 
     return PREFECT_UI_URL.value()
@@ -76,11 +76,15 @@ def _git_revision() -> str:
 
 
 def dvc_command(overrides: list[str], force: bool, targets: list[str]) -> list[str]:
-    """`dvc repro`, or `dvc exp run -S k=v ...` when params are overridden."""
+    """`dvc repro`, or `dvc exp run -S ++k=v ...` when params are overridden.
+
+    `++` adds the key to params.yaml or replaces it there: params.yaml holds only what differs
+    from the defaults, so an override usually names a key the file does not have yet.
+    """
     if overrides:
         cmd = ["dvc", "exp", "run"]
         for item in overrides:
-            cmd += ["-S", item]
+            cmd += ["-S", item if item.startswith("+") else f"++{item}"]
     else:
         cmd = ["dvc", "repro"]
     if force:
@@ -179,7 +183,7 @@ def pipeline(
     flow_run_id = str(get_run_context().flow_run.id)
     ui_url = _prefect_ui_url()
     env = dict(os.environ)
-    env["PREFECT_API_URL"] = _prefect_api_url()
+    share_prefect_api(env, _prefect_api_url())
     env[PARENT_FLOW_RUN_ENV] = flow_run_id  # stage flows become subflows of this run
     env.setdefault("PYTHONUNBUFFERED", "1")
 

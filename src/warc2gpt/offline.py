@@ -24,6 +24,9 @@ OFFLINE_DEFAULTS = {
 }
 # Where `prefect server start` serves its UI by default.
 LOCAL_PREFECT_UI = "http://127.0.0.1:4200"
+# Set beside a PREFECT_UI_URL that these defaults chose: the API address it was chosen for
+# ("" for the temporary server). A child process given another API drops the inherited UI.
+UI_DEFAULT_FOR = "WARC2GPT_PREFECT_UI_DEFAULT_FOR"
 
 
 def project_root(cwd: Path | None = None) -> Path | None:
@@ -42,7 +45,21 @@ def apply_offline_defaults() -> None:
     root = project_root()
     if root is not None:
         os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
-    if not os.environ.get("PREFECT_API_URL"):
+    api = os.environ.get("PREFECT_API_URL", "")
+    if os.environ.get(UI_DEFAULT_FOR, api) != api:
+        # inherited from a process that used another API: Prefect derives the UI from this one
+        os.environ.pop("PREFECT_UI_URL", None)
+        os.environ.pop(UI_DEFAULT_FOR)
+    if not api and "PREFECT_UI_URL" not in os.environ:
         # With no server named, runs go to a temporary one whose port dies with the run; its
         # history stays in PREFECT_HOME, where `prefect server start` serves it on 4200.
-        os.environ.setdefault("PREFECT_UI_URL", LOCAL_PREFECT_UI)
+        os.environ["PREFECT_UI_URL"] = LOCAL_PREFECT_UI
+        os.environ[UI_DEFAULT_FOR] = ""
+
+
+def share_prefect_api(env: dict[str, str], api_url: str) -> None:
+    """Point a child process's `env` at `api_url`, the API this process reports to (the
+    temporary server too), keeping the UI address this process links to."""
+    env["PREFECT_API_URL"] = api_url
+    if UI_DEFAULT_FOR in env:
+        env[UI_DEFAULT_FOR] = api_url
