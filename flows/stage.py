@@ -70,7 +70,11 @@ class PrefectMapper:
 
         as_task = _as_task(fn, self.stage_name)
         previous = mapper._sink
-        # Tasks on threads report to the progress here; on processes or a cluster they cannot.
+        # Tasks on threads report to the progress here; on processes or a cluster they cannot,
+        # and Prefect's own log line per finished task takes its place.
+        if progress is not None and not _runs_on_threads():
+            progress.discard()
+            progress = None
         mapper._sink = progress.advance if progress is not None else None
         try:
             futures = [
@@ -80,6 +84,14 @@ class PrefectMapper:
             return [future.result() for future in futures]
         finally:
             mapper._sink = previous
+
+
+def _runs_on_threads() -> bool:
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    context = FlowRunContext.get()
+    return context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)
 
 
 @contextmanager

@@ -39,6 +39,7 @@ class IngestSettings:
     # Empty: the built-in sample crawl.
     sources: list[str] = listing()
     output: str = "data/raw"
+    metrics: str = "metrics/ingest.json"
     base_url: str = "https://data.commoncrawl.org/"
     segments: int = bounded(1, ge=1, doc="WARC files taken from each crawl id's listing")
     # false: the listing's first `segments` paths; true: a sample of them fixed by `seed`.
@@ -141,14 +142,6 @@ class RegisterSettings:
     model_dir: str = "artifacts/model"
     tokenizer_dir: str = "artifacts/tokenizer"
     eval_metrics: str = "metrics/eval.json"
-    # Stage metrics whose figures are tagged on the version (those present are read).
-    data_metrics: list[str] = listing(
-        "metrics/curate.json",
-        "metrics/dedup.json",
-        "metrics/tokenizer.json",
-        "metrics/tokenize.json",
-        "metrics/train.json",
-    )
     dvc_lock: str = "dvc.lock"
     output: str = "metrics/register.json"
     promotion: PromotionSettings = field(default_factory=PromotionSettings)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from warc2gpt.config import Params, flatten, to_dict
+from warc2gpt.stages import STAGES, figures
 
 # The params a reader needs to tell two pipeline runs apart; every other one is on a stage run.
 KEY_PARAMS = [
@@ -26,21 +27,10 @@ KEY_PARAMS = [
 LOCAL_UI = "http://127.0.0.1:4200"
 
 
-def metrics_paths(params: Params) -> dict[str, Path]:
-    """Each stage's metrics JSON, as params name it."""
-    paths = {"ingest": Path("metrics/ingest.json"), "register": Path(params.register.output)}
-    for stage in ("curate", "dedup", "tokenizer", "tokenize", "train", "evaluate"):
-        paths[stage] = Path(getattr(params, stage).metrics)
-    return paths
-
-
 def collect_metrics(params: Params) -> dict[str, Any]:
-    """Every stage's metrics that exist, by stage name."""
-    return {
-        stage: json.loads(path.read_text(encoding="utf-8"))
-        for stage, path in metrics_paths(params).items()
-        if path.exists()
-    }
+    """Every figure of each stage's last run, by stage name (stages that never ran are absent)."""
+    found = {name: figures(name, params) for name in STAGES}
+    return {name: values for name, values in found.items() if values}
 
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:

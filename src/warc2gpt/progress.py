@@ -135,6 +135,14 @@ class Progress:
         self._last_line, self._last_count = time.monotonic(), self.count
         print(self.line(), flush=True)
 
+    def discard(self) -> None:
+        """Stop showing anything: the work is counted elsewhere (e.g. by Prefect's task logs)."""
+        if self._bar is not None:
+            self._bar.leave = False
+            self._bar.close()
+            self._bar = None
+        self.enabled = False
+
     def close(self) -> None:
         if not self.enabled:
             return

@@ -9,6 +9,7 @@ settings, its numeric figures and its metrics file there.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ class Stage:
     section: str
     module: str
     metrics_key: str = "metrics"  # the section's setting that names its metrics file
+    # (the setting naming a folder, the file in it) that holds every figure of the last run;
+    # the metrics file holds only the headline ones, for `dvc metrics show` and `dvc exp show`.
+    details: tuple[str, str] | None = None
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -39,18 +43,30 @@ class Stage:
     def metrics_path(self, params: Params) -> Path:
         return Path(getattr(self.settings(params), self.metrics_key))
 
+    def details_path(self, params: Params) -> Path | None:
+        if self.details is None:
+            return None
+        key, name = self.details
+        return Path(getattr(self.settings(params), key)) / name
+
 
 # In pipeline order.
 STAGES = {
     stage.name: stage
     for stage in (
-        Stage("ingest", "ingest", "warc2gpt.ingest.stage"),
-        Stage("curate", "curate", "warc2gpt.curate.stage"),
-        Stage("dedup", "dedup", "warc2gpt.dedup.stage"),
+        Stage(
+            "ingest", "ingest", "warc2gpt.ingest.stage", details=("output", ".ingest-stats.json")
+        ),
+        Stage("curate", "curate", "warc2gpt.curate.stage", details=("output", "stats.json")),
+        Stage("dedup", "dedup", "warc2gpt.dedup.stage", details=("output", "stats.json")),
         Stage("tokenizer", "tokenizer", "warc2gpt.tokenizer.train"),
-        Stage("tokenize", "tokenize", "warc2gpt.tokenizer.tokenize"),
-        Stage("train", "train", "warc2gpt.train.stage"),
-        Stage("evaluate", "evaluate", "warc2gpt.evaluate.stage"),
+        Stage(
+            "tokenize", "tokenize", "warc2gpt.tokenizer.tokenize", details=("output", "stats.json")
+        ),
+        Stage("train", "train", "warc2gpt.train.stage", details=("output", "train_summary.json")),
+        Stage(
+            "evaluate", "evaluate", "warc2gpt.evaluate.stage", details=("report_dir", "eval.json")
+        ),
         Stage("register", "register", "warc2gpt.registry.stage", metrics_key="output"),
     )
 }
@@ -92,6 +108,19 @@ def run_stage(name: str, params: Params, mapper: Mapper) -> dict[str, Any]:
 
 def summary(name: str, metrics: dict[str, Any]) -> str:
     return stage(name).load().summary(metrics)
+
+
+def figures(name: str, params: Params) -> dict[str, Any]:
+    """Every figure of stage `name`'s last run (its details, the headline over them); {} if none."""
+    spec = stage(name)
+    found: dict[str, Any] = {}
+    for path in (spec.details_path(params), spec.metrics_path(params)):
+        if path is not None and path.is_file():
+            try:
+                found.update(json.loads(path.read_text(encoding="utf-8")))
+            except json.JSONDecodeError:
+                log.warning("%s is not valid JSON (a killed run?): its figures are skipped", path)
+    return found
 
 
 def headline(metrics: dict[str, Any], keys: list[str]) -> dict[str, Any]:

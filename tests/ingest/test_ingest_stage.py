@@ -51,7 +51,9 @@ def test_crawl_segments_arrive_complete_despite_faults(fast_settings, crawl_serv
     assert metrics["files"] == 3 and metrics["downloaded"] == 3
     assert metrics["retries"] == 3  # one 503 and two cuts, each cost one attempt
     assert metrics["bytes"] == sum(p.stat().st_size for p in paths)
-    assert sorted(f.name for f in (tmp_path / "raw").iterdir()) == sorted([*listed, MANIFEST, STATS])
+    assert sorted(f.name for f in (tmp_path / "raw").iterdir()) == sorted(
+        [*listed, MANIFEST, STATS]
+    )
 
 
 def test_rerun_skips_complete_files_and_prunes_what_is_no_longer_named(

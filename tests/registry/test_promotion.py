@@ -122,7 +122,7 @@ def test_version_tags_lead_with_lineage_and_the_rest_is_one_json(
     assert lineage["dvc_lock"]["outputs"] == {"data/tokens": "3f1c0aa1b2c3d4e5f60718293a4b5c6d.dir"}
     assert lineage["figures"]["curate.pages"] == 20
     assert lineage["figures"]["train.val_loss"] == pytest.approx(3.5)
-    assert lineage["figures"]["eval.val_bpb"] == pytest.approx(1.40)
+    assert lineage["figures"]["evaluate.val_bpb"] == pytest.approx(1.40)
 
 
 def test_rule_never_leaves_promotion_to_people(

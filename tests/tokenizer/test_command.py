@@ -41,9 +41,9 @@ def test_train_then_tokenize(project: Path, capsys: pytest.CaptureFixture) -> No
     assert main(["tokenize"]) == 0
     assert "bytes/token" in capsys.readouterr().out
     headline = json.loads((project / "metrics/tokenize.json").read_text())
-    assert headline["train.documents"] + headline["val.documents"] == 80
     metrics = json.loads((project / "data/tokens/stats.json").read_text())
-    assert metrics["train"]["documents"] == headline["train.documents"]
+    assert metrics["train"]["documents"] + metrics["val"]["documents"] == 80
+    assert headline == {"train_tokens": metrics["train"]["tokens"]}
     shards = sorted(p.name for p in (project / "data/tokens").glob("*.bin"))
     assert shards == ["train_000000.bin", "train_000001.bin", "val_000000.bin", "val_000001.bin"]
     tokens = sum(read_token_shard(project / "data/tokens" / s).size for s in shards)

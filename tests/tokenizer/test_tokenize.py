@@ -91,6 +91,7 @@ def _params(
             "tokenize": {
                 "input": [str(p) for p in inputs],
                 "output": str(out),
+                "metrics": str(out / "metrics.json"),
                 "val_fraction": 0.2,
                 "workers": workers,
                 "runner": runner,

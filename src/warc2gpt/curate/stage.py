@@ -159,15 +159,7 @@ def curate_file(path: str | Path, settings: CurateSettings, force: bool = False)
 
 
 # The figures of metrics/curate.json; the per-step table stays in <output>/stats.json.
-HEADLINE = [
-    "files",
-    "pages",
-    "kept",
-    "removed",
-    "read_problems",
-    "pii_replacements",
-    "docs_per_second",
-]
+HEADLINE = ["pages", "kept"]
 
 
 def summarize(

@@ -25,11 +25,11 @@ from warc2gpt.evaluate.tasks import (
 from warc2gpt.model.device import resolve_device
 from warc2gpt.model.generate import generate_text
 from warc2gpt.model.store import load_model_and_tokenizer
-from warc2gpt.tracking import numeric_metrics, write_metrics
+from warc2gpt.tracking import write_metrics
 
 log = logging.getLogger(__name__)
 # What metrics/eval.json keeps (those measured); every figure goes to reports/eval.json.
-HEADLINE = ("val_loss", "val_bpb", "hellaswag_acc", "lambada_acc", "val_tokens", "model_params")
+HEADLINE = ("val_bpb", "hellaswag_acc", "lambada_acc")
 FIGURES_FILE = "eval.json"
 SAMPLES_FILE = "samples.json"
 
@@ -95,10 +95,11 @@ def measure(settings: EvaluateSettings) -> tuple[dict[str, Any], list[dict[str, 
 
 
 def run(params: Params, mapper: Any = None) -> dict[str, Any]:
-    """Evaluate the trained model; writes metrics/eval.json and reports/, returns the headline.
+    """Evaluate the trained model; writes metrics/eval.json (the headline) and reports/ (every
+    figure, the report, the samples); returns every figure.
 
-    Nothing fans out here, so `mapper` is unused. The figures beyond the headline and the
-    report files are logged to the active MLflow run when there is one.
+    Nothing fans out here, so `mapper` is unused. The report files are logged to the active
+    MLflow run when there is one.
     """
     settings = params.evaluate
     figures, samples = measure(settings)
@@ -106,20 +107,18 @@ def run(params: Params, mapper: Any = None) -> dict[str, Any]:
     write_report(report_dir, figures, samples, settings.loss_curves)
     write_metrics(report_dir / SAMPLES_FILE, {"samples": samples})
     write_metrics(report_dir / FIGURES_FILE, figures)
-    headline = {k: figures[k] for k in HEADLINE if k in figures}
-    write_metrics(settings.metrics, headline)
-    _log_to_active_run({k: v for k, v in figures.items() if k not in headline}, settings)
-    return headline
+    write_metrics(settings.metrics, {k: figures[k] for k in HEADLINE if k in figures})
+    _log_reports_to_active_run(settings)
+    return figures
 
 
-def _log_to_active_run(figures: dict[str, Any], settings: EvaluateSettings) -> None:
-    """The figures beyond the headline and the report files, into the caller's MLflow run."""
+def _log_reports_to_active_run(settings: EvaluateSettings) -> None:
+    """The report files, into the caller's MLflow run (the stage wrapper logs the figures)."""
     # A run can only be active where mlflow is imported; evaluation never imports it itself.
     mlflow = sys.modules.get("mlflow")
     if mlflow is None or mlflow.active_run() is None:
         return
     try:
-        mlflow.log_metrics(numeric_metrics(figures))
         for path in report_files(settings):
             mlflow.log_artifact(str(path), artifact_path="reports")
     except Exception as exc:  # tracking must never sink a finished evaluation

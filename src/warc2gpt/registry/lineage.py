@@ -10,9 +10,8 @@ artifact, `lineage.json`, on the run that logged the model.
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,11 @@ import yaml
 from warc2gpt.tracking import numeric_metrics
 
 LINEAGE_ARTIFACT = "lineage.json"
-# Tag -> the figures it may come from (`<metrics file stem>.<key>`), the first one present wins.
+# Tag -> the figures it may come from (`<stage>.<key>`), the first one present wins.
 FIGURE_TAGS: dict[str, tuple[str, ...]] = {
     "data.documents": ("dedup.docs_out", "curate.kept"),
-    "data.train_tokens": ("tokenize.train_tokens", "tokenize.train.tokens"),
-    "model.params": ("eval.model_params", "train.params"),
+    "data.train_tokens": ("tokenize.train_tokens",),
+    "model.params": ("evaluate.model_params", "train.params"),
 }
 
 
@@ -67,29 +66,22 @@ def dvc_lock_record(path: str | Path) -> dict[str, Any]:
     return record
 
 
-def stage_figures(metric_files: Iterable[str | Path]) -> dict[str, float]:
-    """Every numeric figure of the metrics files that exist, as `<file stem>.<key>`."""
+def stage_figures(by_stage: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Every numeric figure of each stage's last run, as `<stage>.<key>`."""
     figures: dict[str, float] = {}
-    for path in map(Path, metric_files):
-        if not path.is_file():
-            continue
-        try:
-            metrics = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            continue  # a half-written file from a killed stage: no figures rather than none at all
-        if isinstance(metrics, dict):
-            figures.update(numeric_metrics(metrics, prefix=path.stem))
+    for stage, values in by_stage.items():
+        figures.update(numeric_metrics(values, prefix=stage))
     return figures
 
 
 def lineage_record(
-    dvc_lock: str | Path, metric_files: Iterable[str | Path], cwd: str | Path = "."
+    dvc_lock: str | Path, by_stage: Mapping[str, Mapping[str, Any]], cwd: str | Path = "."
 ) -> dict[str, Any]:
     """The full lineage of a model: git revision, dvc.lock and every stage figure."""
     return {
         "git_revision": git_revision(cwd),
         "dvc_lock": dvc_lock_record(dvc_lock),
-        "figures": stage_figures(metric_files),
+        "figures": stage_figures(by_stage),
     }
 
 

@@ -19,7 +19,11 @@ from warc2gpt.offline import apply_offline_defaults
 from warc2gpt.registry.lineage import LINEAGE_ARTIFACT, lineage_record, lineage_tags
 from warc2gpt.registry.promotion import promote_if_better, register_challenger
 from warc2gpt.registry.pyfunc import log_gpt_model
+from warc2gpt.stages import figures
 from warc2gpt.tracking import numeric_metrics, stage_run, tracking_uri, write_metrics
+
+# The stages whose figures a model version's lineage records.
+LINEAGE_STAGES = ("ingest", "curate", "dedup", "tokenizer", "tokenize", "train", "evaluate")
 
 
 def read_eval_metrics(path: str | Path) -> dict[str, Any]:
@@ -60,7 +64,7 @@ def run(params: Params, mapper: Any = None) -> dict[str, Any]:
 def _register(params: Params, run_id: str) -> dict[str, Any]:
     settings = params.register
     eval_metrics = read_eval_metrics(settings.eval_metrics)
-    record = lineage_record(settings.dvc_lock, [*settings.data_metrics, settings.eval_metrics])
+    record = lineage_record(settings.dvc_lock, {s: figures(s, params) for s in LINEAGE_STAGES})
     tags = {**lineage_tags(record), "val_bpb": f"{eval_metrics['val_bpb']:.6f}"}
     mlflow.log_metrics(numeric_metrics(eval_metrics))
     mlflow.set_tags(tags)

@@ -29,17 +29,7 @@ log = logging.getLogger(__name__)
 PLOT_COLUMNS = ["step", "loss", "lr", "grad_norm", "tokens_per_s", "mfu"]
 VAL_PLOT_COLUMNS = ["step", "val_loss"]
 # metrics/train.json: the figures that fit one `dvc metrics show` row; the rest is the summary's.
-HEADLINE = (
-    "params",
-    "steps",
-    "tokens",
-    "train_loss",
-    "val_loss",
-    "unigram_entropy",
-    "tokens_per_s",
-    "mfu",
-    "wall_s",
-)
+HEADLINE = ("train_loss", "val_loss")
 SUMMARY_FILE = "train_summary.json"
 
 

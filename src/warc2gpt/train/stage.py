@@ -14,14 +14,13 @@ from warc2gpt.config import Params
 from warc2gpt.train.checkpoint import remove_checkpoints
 from warc2gpt.train.distributed import dist_from_env
 from warc2gpt.train.loop import train
-from warc2gpt.train.runlog import HEADLINE
 
 if TYPE_CHECKING:
     from warc2gpt.mapper import Mapper
 
 
 def run(params: Params, mapper: Mapper | None = None) -> dict[str, Any]:
-    """Train per params.train; returns the headline figures (those of metrics/train.json).
+    """Train per params.train; returns the run's figures (metrics/train.json holds the headline).
 
     Training has no fan-out: `mapper` is not used. Figures go to the active MLflow run when a
     stage wrapper opened one, else to a run of its own when tracking is on (runlog.py).
@@ -29,7 +28,7 @@ def run(params: Params, mapper: Mapper | None = None) -> dict[str, Any]:
     figures = train(params.train, params.tracking)
     if dist_from_env().is_master:
         remove_checkpoints(params.train.checkpoint_dir)
-    return {key: figures[key] for key in HEADLINE}
+    return {k: v for k, v in figures.items() if not isinstance(v, (list, dict))}
 
 
 def summary(metrics: dict[str, Any]) -> str:
