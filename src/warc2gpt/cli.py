@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,8 @@ COMMAND_MODULES = [
 ]
 
 
-def add_params_options(parser: argparse.ArgumentParser) -> None:
-    """The options every stage command shares."""
-    parser.add_argument(
-        "--params", default="params.yaml", help="params file (default: %(default)s)"
-    )
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    """`--set dotted.key=value`, repeatable: the override every command takes."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -46,6 +44,14 @@ def add_params_options(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a param by dotted key, e.g. --set curate.workers=2",
     )
+
+
+def add_params_options(parser: argparse.ArgumentParser) -> None:
+    """The options every stage command shares."""
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    add_set_option(parser)
 
 
 def params_from_args(
@@ -75,26 +81,48 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
+def option(flag: str, key: str, **kwargs: Any) -> Option:
+    """`flag` overrides the section's `key`; kwargs are argparse's."""
+    return Option(flag, key, kwargs)
+
+
+def inputs_option(what: str) -> Option:
+    return option("--input", "input", action="append", metavar="GLOB", help=f"{what} (repeatable)")
+
+
+def output_option(what: str) -> Option:
+    return option("--output", "output", help=f"{what}; its metrics go to OUTPUT/metrics.json")
+
+
+def workers_option(section: str) -> Option:
+    return option("--workers", "workers", type=int, help=f"workers (default: {section}.workers)")
+
+
+def command_parser(sub: Any, name: str, doc: str) -> argparse.ArgumentParser:
+    """A subcommand whose help is `doc`'s first line (after its `warc2gpt x:` label) and whose
+    description is the rest of `doc`."""
+    summary, _, description = doc.strip().partition("\n")
+    help_text = summary.split(": ", 1)[-1].rstrip(".")
+    return sub.add_parser(name, help=help_text, description=description.strip() or help_text)
+
+
 def stage_command(
-    sub: argparse._SubParsersAction,
-    stage: str,
-    options: list[Option],
-    *,
-    command: str | None = None,
-    help: str,
-    description: str,
-    parser_factory: Any = None,
-) -> argparse.ArgumentParser:
-    """Add the command that runs `stage` with `options` over its params section."""
-    factory = parser_factory or sub.add_parser
-    parser = factory(command or stage, help=help, description=description)
-    add_params_options(parser)
-    for option in options:
-        parser.add_argument(option.flag, dest=option.dest, **option.kwargs)
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
-    parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
-    parser.set_defaults(func=run_stage_command, stage=stage, stage_options=options)
-    return parser
+    stage: str, doc: str, options: list[Option], command: str | None = None
+) -> Callable[[Any], argparse.ArgumentParser]:
+    """The `register(subparsers)` of a command that runs `stage` with `options` over its
+    params section; `doc` (the command module's docstring) gives its help and description."""
+
+    def register(sub: Any) -> argparse.ArgumentParser:
+        parser = command_parser(sub, command or stage, doc)
+        add_params_options(parser)
+        for item in options:
+            parser.add_argument(item.flag, dest=item.dest, **item.kwargs)
+        parser.add_argument("--no-progress", action="store_true", help="no progress display")
+        parser.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+        parser.set_defaults(func=run_stage_command, stage=stage, stage_options=options)
+        return parser
+
+    return register
 
 
 def run_stage_command(args: argparse.Namespace) -> int:

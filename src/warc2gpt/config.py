@@ -407,6 +407,16 @@ def parse_params(data: dict[str, Any] | None) -> Params:
     return _build(Params, data, "")
 
 
+def deep_merge(base: dict[str, Any], extra: typing.Mapping[str, Any]) -> dict[str, Any]:
+    """`extra` written into `base` section by section (lists and scalars replace); returns base."""
+    for key, value in extra.items():
+        if isinstance(value, typing.Mapping) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
     """Apply `dotted.key=value` overrides (value parsed as YAML) to a params mapping."""
     for item in overrides:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from warc2gpt.progress import Progress
@@ -146,73 +147,64 @@ class _Pump(threading.Thread):
         self.join()
 
 
-class DaskMapper:
-    """Calls as Dask futures on a cluster (`address`) or a local one of `workers` processes."""
+class ClusterMapper:
+    """Calls on a Dask or Ray cluster (`address`), or on a local one of `workers` processes.
 
-    def __init__(self, workers: int, address: str = "") -> None:
-        self.workers, self.address = workers, address
+    Progress stays with the engine's own dashboard: work on other machines cannot report here.
+    """
 
-    def map(
-        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
-    ) -> list[Any]:
-        from dask.distributed import Client, LocalCluster
-
-        if self.address:
-            client = Client(self.address)
-            cluster = None
-        else:
-            cluster = LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
-            client = Client(cluster)
-        try:
-            futures = [client.submit(fn, *call, pure=False) for call in calls]
-            return client.gather(futures)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-
-
-class RayMapper:
-    """Calls as Ray tasks on a cluster (`address`) or a local Ray of `workers` CPUs."""
-
-    def __init__(self, workers: int, address: str = "") -> None:
-        self.workers, self.address = workers, address
+    def __init__(self, engine: str, workers: int, address: str = "") -> None:
+        self.engine, self.workers, self.address = engine, workers, address
 
     def map(
         self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
     ) -> list[Any]:
-        try:
-            import ray
-        except ImportError:
-            raise ImportError(
-                "runner: ray needs the ray package (pip install 'ray[default]'); "
-                "it is not installed with warc2gpt"
-            ) from None
-        started = not ray.is_initialized()
+        session = _dask_session if self.engine == "dask" else _ray_session
+        with session(self.workers, self.address) as run_all:
+            return run_all(fn, list(calls))
+
+
+@contextmanager
+def _dask_session(workers: int, address: str) -> Iterator[Callable[..., list[Any]]]:
+    from dask.distributed import Client, LocalCluster
+
+    cluster = None
+    if not address:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    client = Client(address or cluster)
+    try:
+        yield lambda fn, calls: client.gather([client.submit(fn, *c, pure=False) for c in calls])
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextmanager
+def _ray_session(workers: int, address: str) -> Iterator[Callable[..., list[Any]]]:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(
+            "runner: ray needs the ray package (pip install 'ray[default]'); "
+            "it is not installed with warc2gpt"
+        ) from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address or None, num_cpus=None if address else workers)
+    try:
+        yield lambda fn, calls: ray.get([ray.remote(fn).remote(*c) for c in calls])
+    finally:
         if started:
-            if self.address:
-                ray.init(address=self.address)
-            else:
-                ray.init(num_cpus=self.workers, include_dashboard=False)
-        try:
-            remote = ray.remote(fn)
-            return ray.get([remote.remote(*call) for call in calls])
-        finally:
-            if started:
-                ray.shutdown()
+            ray.shutdown()
 
 
 def mapper_for(runner: str, workers: int, address: str = "") -> Mapper:
     """The mapper a stage's settings name: threads, processes, dask or ray."""
     if runner in ("threads", "processes"):
         return LocalMapper(runner, workers)
-    if runner == "dask":
-        return DaskMapper(workers, address)
-    if runner == "ray":
-        return RayMapper(workers, address)
+    if runner in ("dask", "ray"):
+        return ClusterMapper(runner, workers, address)
     raise ValueError(f"unknown runner {runner!r}: expected threads, processes, dask or ray")

@@ -11,22 +11,18 @@ import os
 import time
 from pathlib import Path
 
+COMMAND_DOC = """`warc2gpt pipeline`: run every stale stage end to end (dvc repro under a Prefect flow).
+
+Reproduce the pipeline: DVC reruns exactly the stages whose code, data or params changed;
+--set runs `dvc exp run -S ++key=value` with the overrides.
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "pipeline",
-        help="run every stale stage end to end (dvc repro under a Prefect flow)",
-        description="Reproduce the pipeline: DVC reruns exactly the stages whose code, data or "
-        "params changed; --set runs `dvc exp run -S` with the overrides.",
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="param override, e.g. --set train.max_steps=50",
-    )
+    from warc2gpt.cli import add_set_option, command_parser
+
+    parser = command_parser(sub, "pipeline", COMMAND_DOC)
+    add_set_option(parser)
     parser.add_argument("--force", action="store_true", help="rerun every stage")
     parser.add_argument("targets", nargs="*", help="DVC stages to reproduce (default: all)")
     parser.set_defaults(func=run)

@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from prefect import flow, task
 
@@ -30,15 +29,6 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
-
-
-@pytest.fixture
-def importable_flows(monkeypatch) -> None:
-    """Worker processes import `flows` (task code travels by reference) from the project root."""
-    monkeypatch.syspath_prepend(str(ROOT))
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    )
 
 
 @task
@@ -84,22 +74,15 @@ def _curate_params(tmp_path: Path, shared_data: Path, runner: str) -> Path:
     return params
 
 
-def _shards(directory: Path) -> dict[str, list[dict]]:
-    return {
-        str(p.relative_to(directory)): pq.read_table(p).to_pylist()
-        for p in sorted(directory.rglob("*.parquet"))
-    }
-
-
 def test_curate_on_dask_matches_the_local_runner(
-    prefect_server, importable_flows, shared_data, tmp_path
+    prefect_server, importable_flows, shared_data, tmp_path, read_shards
 ):
     from flows.curate import curate_flow
 
     local = curate_flow(str(_curate_params(tmp_path, shared_data, "threads")))
     dask = curate_flow(str(_curate_params(tmp_path, shared_data, "dask")))
-    local_shards = _shards(tmp_path / "threads" / "curated")
-    dask_shards = _shards(tmp_path / "dask" / "curated")
+    local_shards = read_shards(tmp_path / "threads" / "curated")
+    dask_shards = read_shards(tmp_path / "dask" / "curated")
     assert len(local_shards) >= len(WARCS)  # kept and removed shards per input file
     assert sum(len(rows) for rows in local_shards.values()) > 0
     assert dask_shards == local_shards

@@ -3,53 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from warc2gpt.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def importable_flows(monkeypatch) -> None:
-    """Worker processes import `flows` from the project root."""
-    monkeypatch.syspath_prepend(str(ROOT))
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    )
 
 
 def _params(tmp_path: Path, sample_dir: Path, name: str) -> Path:
+    """Curate the sample into tmp_path/name on 2 processes, without extraction timeouts (a
+    loaded machine must not change the output)."""
+    curate = {"input": [f"{sample_dir}/*.warc.gz"], "output": str(tmp_path / name)}
+    curate |= {"metrics": str(tmp_path / name / "curate.json"), "extraction_timeout": 60}
+    curate |= {"workers": 2, "runner": "processes"}
     params = tmp_path / f"{name}.yaml"
-    params.write_text(
-        "curate:\n"
-        f"  input: ['{sample_dir}/*.warc.gz']\n"
-        f"  output: {tmp_path / name}\n"
-        f"  metrics: {tmp_path / name / 'curate.json'}\n"
-        "  extraction_timeout: 60\n"  # no timeouts: a loaded machine must not change the output
-        "  workers: 2\n"
-        "  runner: processes\n"
-        "tracking:\n"
-        "  enabled: false\n"
-    )
+    params.write_text(yaml.safe_dump({"curate": curate, "tracking": {"enabled": False}}))
     return params
 
 
-def _rows(directory: Path) -> dict[str, list[dict]]:
-    return {
-        str(p.relative_to(directory)): pq.read_table(p).to_pylist()
-        for p in sorted(directory.rglob("*.parquet"))
-    }
-
-
 def test_command_and_flow_of_curate_write_identical_shards(
-    importable_flows, sample_dir, tmp_path, capsys
+    importable_flows, read_shards, sample_dir, tmp_path
 ):
     from prefect.testing.utilities import prefect_test_harness
 
@@ -58,7 +35,7 @@ def test_command_and_flow_of_curate_write_identical_shards(
     assert main(["curate", "--params", str(_params(tmp_path, sample_dir, "cli"))]) == 0
     with prefect_test_harness(server_startup_timeout=120):
         flow_metrics = curate_flow(str(_params(tmp_path, sample_dir, "flow")))
-    cli_rows, flow_rows = _rows(tmp_path / "cli"), _rows(tmp_path / "flow")
+    cli_rows, flow_rows = read_shards(tmp_path / "cli"), read_shards(tmp_path / "flow")
     assert len(cli_rows) == 6  # kept and removed shards of the three sample files
     assert sum(len(rows) for rows in cli_rows.values()) == flow_metrics["pages"] > 0
     assert flow_rows == cli_rows

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from warc2gpt.config import deep_merge
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY_PARAMS = Path(__file__).with_name("tiny_params.yaml")
 GIT_IDENTITY = {
@@ -41,16 +43,6 @@ def project_files(root: Path = ROOT) -> list[str]:
         capture_output=True,
     ).stdout
     return [p for p in out.decode().split("\0") if p and (root / p).is_file()]
-
-
-def deep_merge(base: dict, overlay: Mapping) -> dict:
-    """`overlay` written into `base`, section by section (lists and scalars replace)."""
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            deep_merge(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 def sandbox_env(repo: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,43 +1,25 @@
-"""`warc2gpt curate`: WARC files in, curated Parquet documents out."""
+"""`warc2gpt curate`: extract, filter and clean web pages from WARC files.
 
-from __future__ import annotations
+WARC/WET files -> main text -> URL, language and quality filters -> PII scrub -> Parquet shards,
+one per input file (FineWeb's recipe by default).
+"""
 
-import argparse
+from warc2gpt.cli import inputs_option, option, output_option, stage_command, workers_option
 
-from warc2gpt.cli import Option, stage_command
-
-OPTIONS = [
-    Option(
-        "--input",
-        "input",
-        dict(
-            action="append",
-            metavar="GLOB",
-            help="WARC/WET paths or globs (repeatable; default: curate.input, else the ingest "
-            "output)",
-        ),
-    ),
-    Option("--output", "output", dict(help="output directory (default: curate.output)")),
-    Option("--workers", "workers", dict(type=int, help="workers (default: curate.workers)")),
-    Option("--extractor", "extractor", dict(choices=["trafilatura", "resiliparse"])),
-    Option(
-        "--prefilter-language",
-        "prefilter_language",
-        dict(
+register = stage_command(
+    "curate",
+    __doc__,
+    [
+        inputs_option("WARC/WET paths or globs (default: curate.input, else the ingest output)"),
+        output_option("output directory (default: curate.output)"),
+        workers_option("curate"),
+        option("--extractor", "extractor", choices=["trafilatura", "resiliparse"]),
+        option(
+            "--prefilter-language",
+            "prefilter_language",
             action="store_true",
             default=None,
             help="cheap extraction + language ID before trafilatura",
         ),
-    ),
-]
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    stage_command(
-        sub,
-        "curate",
-        OPTIONS,
-        help="extract, filter and clean web pages from WARC files",
-        description="WARC/WET files -> main text -> URL, language and quality filters -> PII "
-        "scrub -> Parquet shards, one per input file (FineWeb's recipe by default).",
-    )
+    ],
+)

@@ -6,25 +6,26 @@ import argparse
 import sys
 import time
 
-from warc2gpt.cli import Option, add_params_options, stage_command
+from warc2gpt.cli import add_params_options, option, stage_command
 from warc2gpt.config import load_params, to_dict
 
-OPTIONS = [
-    Option("--model-dir", "model_dir", dict(help="exported model (default: evaluate.model_dir)")),
-    Option("--device", "device", dict(help="auto, cpu, cuda, cuda:N or mps")),
-]
+EVALUATE_DOC = """`warc2gpt evaluate`: val loss, bits-per-byte, HellaSwag/LAMBADA, samples and a report.
+
+Evaluate the trained model: val loss and bits-per-byte on the val shards, HellaSwag and LAMBADA
+when their files are set, fixed-prompt samples; writes metrics/eval.json and reports/.
+"""
+register_evaluate = stage_command(
+    "evaluate",
+    EVALUATE_DOC,
+    [
+        option("--model-dir", "model_dir", help="exported model (default: evaluate.model_dir)"),
+        option("--device", "device", help="auto, cpu, cuda, cuda:N or mps"),
+    ],
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    stage_command(
-        sub,
-        "evaluate",
-        OPTIONS,
-        help="val loss, bits-per-byte, HellaSwag/LAMBADA, samples and a report",
-        description="Evaluate the trained model: val loss and bits-per-byte on the val shards, "
-        "HellaSwag and LAMBADA when their files are set, fixed-prompt samples; "
-        "writes metrics/eval.json and reports/.",
-    )
+    register_evaluate(sub)
 
     gen = sub.add_parser(
         "generate",

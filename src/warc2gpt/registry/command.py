@@ -14,16 +14,16 @@ from warc2gpt.config import load_params
 ACCESS_ERRORS = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 
 
+REGISTER_DOC = """`warc2gpt register`: log the model to MLflow, register it as challenger, run the gate.
+
+Log the trained model as an MLflow pyfunc, register a new version with alias `challenger`, and
+move `champion` to it when its val bits-per-byte passes the promotion gate (register.promotion).
+"""
+register_stage = stage_command("register", REGISTER_DOC, [])
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    stage_command(
-        sub,
-        "register",
-        [],
-        help="log the model to MLflow, register it as challenger, run the gate",
-        description="Log the trained model as an MLflow pyfunc, register a new version with "
-        "alias `challenger`, and move `champion` to it when its val bits-per-byte "
-        "passes the promotion gate (register.promotion in params).",
-    )
+    register_stage(sub)
 
     models = sub.add_parser(
         "models",

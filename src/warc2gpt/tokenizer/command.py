@@ -1,4 +1,8 @@
-"""`warc2gpt tokenizer train|encode|decode|show` and `warc2gpt tokenize`."""
+"""`warc2gpt tokenizer`: train the BPE tokenizer, or look at how it cuts text.
+
+Train the byte-level BPE tokenizer on the corpus (`train`), or encode, decode and show text
+with it; `warc2gpt tokenize` encodes the corpus into token shards.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,13 @@ import re
 import sys
 from collections.abc import Callable
 
-from warc2gpt.cli import Option, stage_command
+from warc2gpt.cli import (
+    inputs_option,
+    option,
+    output_option,
+    stage_command,
+    workers_option,
+)
 from warc2gpt.config import load_params
 
 
@@ -29,44 +39,35 @@ def _reporting_errors(func: Callable[[argparse.Namespace], int]) -> Callable:
     return run
 
 
-TRAIN_OPTIONS = [
-    Option(
-        "--input",
-        "input",
-        dict(
-            action="append",
-            metavar="GLOB",
-            help="Parquet shards (repeatable; default: tokenizer.input)",
-        ),
-    ),
-    Option("--output", "output", dict(help="tokenizer directory (default: tokenizer.output)")),
-    Option("--vocab-size", "vocab_size", dict(type=int, help="default: tokenizer.vocab_size")),
-]
-TOKENIZE_OPTIONS = [
-    Option("--workers", "workers", dict(type=int, help="workers (default: tokenize.workers)")),
-]
+TRAIN_DOC = """`warc2gpt tokenizer train`: train on the corpus (the tokenizer stage).
+
+Train the byte-level BPE on the Parquet corpus and save tokenizer.json and token_bytes.npy.
+"""
+TOKENIZE_DOC = """`warc2gpt tokenize`: encode the corpus into train/val token shards.
+
+Encode every document (each after <|endoftext|>) into llm.c-layout token shards, split into
+train and val by a hash of the document id.
+"""
+register_train = stage_command(
+    "tokenizer",
+    TRAIN_DOC,
+    [
+        inputs_option("Parquet shards (default: tokenizer.input)"),
+        output_option("tokenizer directory (default: tokenizer.output)"),
+        option("--vocab-size", "vocab_size", type=int, help="default: tokenizer.vocab_size"),
+    ],
+    command="train",
+)
+register_tokenize = stage_command("tokenize", TOKENIZE_DOC, [workers_option("tokenize")])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from warc2gpt.cli import add_params_options
+    from warc2gpt.cli import add_params_options, command_parser
 
-    tokenizer = sub.add_parser(
-        "tokenizer",
-        help="train the BPE tokenizer, or look at how it cuts text",
-        description="Train the byte-level BPE tokenizer on the corpus, or encode, decode and "
-        "show text with it.",
-    )
+    tokenizer = command_parser(sub, "tokenizer", __doc__)
     actions = tokenizer.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    stage_command(
-        actions,
-        "tokenizer",
-        TRAIN_OPTIONS,
-        command="train",
-        help="train on the corpus (the tokenizer stage)",
-        description="Train the byte-level BPE on the Parquet corpus and "
-        "save tokenizer.json and token_bytes.npy.",
-    )
+    register_train(actions)
 
     for name, help_text, func in (
         ("encode", "print the token ids of TEXT", run_encode),
@@ -95,14 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             )
         action.set_defaults(func=func)
 
-    stage_command(
-        sub,
-        "tokenize",
-        TOKENIZE_OPTIONS,
-        help="encode the corpus into train/val token shards",
-        description="Encode every document (each after <|endoftext|>) into llm.c-layout token "
-        "shards, split into train and val by a hash of the document id.",
-    )
+    register_tokenize(sub)
 
 
 def _tokenizer(args: argparse.Namespace):

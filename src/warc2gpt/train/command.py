@@ -10,16 +10,7 @@ from typing import Any
 
 import yaml
 
-from warc2gpt.config import ConfigError, Params, apply_overrides, parse_params
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_merge(base[key], value)
-        else:
-            base[key] = value
-    return base
+from warc2gpt.config import ConfigError, Params, apply_overrides, deep_merge, parse_params
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -42,7 +33,7 @@ def load_train_params(
         preset = Path(preset)
         if not preset.exists():
             raise ConfigError(f"preset {preset} not found (see presets/ for the shipped ones)")
-        _deep_merge(data, _read_yaml(preset))
+        deep_merge(data, _read_yaml(preset))
     try:
         return parse_params(apply_overrides(data, overrides))
     except ConfigError as exc:
