@@ -54,33 +54,25 @@ def test_gives_up_with_a_clear_message_after_the_configured_retries(crawl_server
     assert not dest.exists()
 
 
+def _waits(crawl_server, tmp_path, policy: RetryPolicy) -> list[float]:
+    """The pauses a download of FILE takes between its attempts under `policy`."""
+    waits: list[float] = []
+    url = crawl_server.file_url(FILE)
+    download(url, tmp_path / "a", policy=policy, progress=False, sleep=waits.append)
+    return waits
+
+
 def test_backoff_doubles_and_honours_the_cap(crawl_server, tmp_path):
     crawl_server.faults.fail_503 = 4
-    waits: list[float] = []
     policy = RetryPolicy(retries=5, backoff=0.5, backoff_max=3.0, timeout=2.0)
-    download(
-        crawl_server.file_url(FILE),
-        tmp_path / "a",
-        policy=policy,
-        progress=False,
-        sleep=waits.append,
-    )
-    assert waits == [0.5, 1.0, 2.0, 3.0]
+    assert _waits(crawl_server, tmp_path, policy) == [0.5, 1.0, 2.0, 3.0]
 
 
 def test_retry_after_is_respected_up_to_the_cap(crawl_server, tmp_path):
     crawl_server.faults.fail_503 = 1
     crawl_server.faults.retry_after = 7
-    waits: list[float] = []
     policy = RetryPolicy(retries=2, backoff=0.5, backoff_max=5.0, timeout=2.0)
-    download(
-        crawl_server.file_url(FILE),
-        tmp_path / "a",
-        policy=policy,
-        progress=False,
-        sleep=waits.append,
-    )
-    assert waits == [5.0]
+    assert _waits(crawl_server, tmp_path, policy) == [5.0]
 
 
 def test_connection_cut_mid_file_resumes_with_range(crawl_server, tmp_path):

@@ -66,26 +66,12 @@ def test_muon_optimizer_trains(tiny_settings):
 
 
 def test_gradient_accumulation_matches_one_big_batch(tiny_settings, tmp_path):
-    big = train(
-        replace(
-            tiny_settings,
-            device_batch_size=8,
-            steps=5,
-            total_batch_tokens=128,
-            checkpoint_dir=str(tmp_path / "big"),
-        ),
-        progress=False,
-    )
-    accum = train(
-        replace(
-            tiny_settings,
-            device_batch_size=4,
-            steps=5,
-            total_batch_tokens=128,
-            checkpoint_dir=str(tmp_path / "acc"),
-        ),
-        progress=False,
-    )
+    def five_steps(windows: int, name: str) -> dict:
+        settings = replace(tiny_settings, device_batch_size=windows, steps=5)
+        settings = replace(settings, total_batch_tokens=128, checkpoint_dir=str(tmp_path / name))
+        return train(settings, progress=False)
+
+    big, accum = five_steps(8, "big"), five_steps(4, "acc")
     # Same windows per step, split in two micro-batches: equal up to float summation order.
     assert losses(accum) == pytest.approx(losses(big), rel=1e-5)
 
