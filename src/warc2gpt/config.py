@@ -62,7 +62,7 @@ class CurateStageSettings:
     input: list[str] = listing()
     output: str = "data/curated"
     metrics: str = "metrics/curate.json"
-    workers: int = bounded(1, ge=1)
+    workers: int = bounded(2, ge=1, doc="processes, one WARC file each")
     runner: Literal["threads", "processes", "dask", "ray"] = "processes"
     cluster_address: str = ""  # dask/ray scheduler address; empty starts a local cluster
     max_record_bytes: int = bounded(10_000_000, ge=1024)

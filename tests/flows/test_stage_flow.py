@@ -13,7 +13,6 @@ from warc2gpt.cli import main
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
-
 def _params(tmp_path: Path, sample_dir: Path, name: str) -> Path:
     """Curate the sample into tmp_path/name on 2 processes, without extraction timeouts (a
     loaded machine must not change the output)."""

@@ -159,7 +159,7 @@ def curate_file(path: str | Path, settings: CurateSettings, force: bool = False)
 
 
 # The figures of metrics/curate.json; the per-step table stays in <output>/stats.json.
-HEADLINE = ["pages", "kept"]
+HEADLINE = ["kept"]
 
 
 def summarize(
