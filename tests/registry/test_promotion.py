@@ -82,7 +82,7 @@ def test_register_stage_gates_on_val_bpb(
 
     version = client.get_model_version(model_name, "3")
     assert version.tags["val_bpb"] == "1.400000"
-    assert version.tags["champion.previous"] == "1"
+    assert version.tags["status.previous_champion"] == "1"
     assert client.get_run(version.run_id).data.metrics["val_bpb"] == pytest.approx(1.40)
 
     assert rollback(client, model_name) == ("3", "1")
@@ -109,6 +109,9 @@ def test_version_tags_lead_with_lineage_and_the_rest_is_one_json(
 
     version = client.get_model_version(model_name, "2")
     assert len(version.tags) <= 15, sorted(version.tags)
+    # The registry UI lists tags by name: the lineage comes first.
+    lineage = ["data.documents", "data.train_tokens", "dvc.lock.sha256", "git.revision"]
+    assert sorted(version.tags)[:4] == lineage
     assert version.tags["git.revision"] == revision
     assert version.tags["dvc.lock.sha256"] == hashlib.sha256(DVC_LOCK.encode()).hexdigest()
     assert version.tags["data.documents"] == "12"  # curate's kept: no dedup figures here

@@ -20,7 +20,10 @@ from warc2gpt.config import PromotionSettings
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 GATE_METRIC = "val_bpb"
-PREVIOUS_CHAMPION_TAG = "champion.previous"
+# The alias history on each version. Tag names sort after the lineage tags (data.*, dvc.*,
+# git.*, model.*), which the registry UI lists alphabetically.
+PREVIOUS_CHAMPION_TAG = "status.previous_champion"
+EARLIER_PREVIOUS_CHAMPION_TAG = "champion.previous"  # versions registered before the rename
 
 
 class RegistryError(RuntimeError):
@@ -96,8 +99,8 @@ def set_champion(client: MlflowClient, name: str, version: str, reason: str) -> 
         return previous
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_model_version_tag(name, str(version), PREVIOUS_CHAMPION_TAG, previous or "")
-    client.set_model_version_tag(name, str(version), "champion.since", _now())
-    client.set_model_version_tag(name, str(version), "champion.reason", reason)
+    client.set_model_version_tag(name, str(version), "status.champion_since", _now())
+    client.set_model_version_tag(name, str(version), "status.champion_reason", reason)
     return previous
 
 
@@ -177,15 +180,16 @@ def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
     current = aliases(client, name).get(CHAMPION)
     if current is None:
         raise RegistryError(f"{name} has no champion to roll back")
-    previous = client.get_model_version(name, current).tags.get(PREVIOUS_CHAMPION_TAG, "")
+    tags = client.get_model_version(name, current).tags
+    previous = tags.get(PREVIOUS_CHAMPION_TAG, tags.get(EARLIER_PREVIOUS_CHAMPION_TAG, ""))
     if not previous:
         raise RegistryError(
             f"{name} version {current} replaced no earlier champion; nothing to roll back to "
             "(pick one with `warc2gpt models promote VERSION`)"
         )
     client.set_registered_model_alias(name, CHAMPION, previous)
-    client.set_model_version_tag(name, current, "champion.rolled_back", _now())
-    # The restored version keeps its own `champion.previous`, so rollbacks walk back in time.
+    client.set_model_version_tag(name, current, "status.rolled_back", _now())
+    # The restored version keeps its own previous champion, so rollbacks walk back in time.
     return current, previous
 
 
