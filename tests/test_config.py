@@ -61,3 +61,91 @@ def test_overrides_and_file_errors(tmp_path):
 
 def test_missing_file_means_defaults(tmp_path):
     assert load_params(tmp_path / "absent.yaml").curate.output == "data/curated"
+
+
+@pytest.mark.parametrize(
+    "override, key, expected",
+    [
+        ("train.lr=1e-3", "lr", 1e-3),
+        ("train.muon_lr=3E5", "muon_lr", 3e5),
+        ("train.lr=2.5e-4", "lr", 2.5e-4),
+        ("train.lr=1.0e3", "lr", 1e3),
+        ("train.steps=1e3", "steps", 1000),
+    ],
+)
+def test_override_numbers_in_exponent_form(override, key, expected):
+    value = getattr(load_params(Path("absent.yaml"), [override]).train, key)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_negative_exponent_reaches_the_range_check():
+    with pytest.raises(ConfigError, match=r"train.beta1: expected a value >= 0, got -0.00025"):
+        load_params(Path("absent.yaml"), ["train.beta1=-2.5e-4"])
+
+
+def test_params_file_reads_exponent_numbers(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  lr: 1e-3\n  weight_decay: '5E-2'\n")
+    settings = load_params(path).train
+    assert settings.lr == 1e-3 and settings.weight_decay == 5e-2
+    # A float setting still refuses text that is not a number.
+    assert parse_params({"train": {"lr": "1e-3"}}).train.lr == 1e-3
+    with pytest.raises(ConfigError, match="train.lr: expected a number, got 'nan'"):
+        parse_params({"train": {"lr": "nan"}})
+
+
+@pytest.mark.parametrize("override", ["curate=", "curate= ", "evaluate.generation="])
+def test_empty_section_override_is_refused(override):
+    key = override.partition("=")[0]
+    with pytest.raises(ConfigError, match=f"{key} is a section and cannot be emptied"):
+        load_params(Path("absent.yaml"), [override])
+
+
+def test_section_mapping_override_merges(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("curate:\n  output: kept\n")
+    curate = load_params(path, ["curate={workers: 5}"]).curate
+    assert (curate.workers, curate.output) == (5, "kept")
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("curate.input=data/*.warc.gz", ["data/*.warc.gz"]),
+        ("curate.input=*.warc.gz", ["*.warc.gz"]),  # `*` would start a YAML alias
+        ("curate.input=[a/*.gz, b.gz]", ["a/*.gz", "b.gz"]),
+        ("curate.input=", []),
+    ],
+)
+def test_list_and_glob_overrides(override, expected):
+    assert load_params(Path("absent.yaml"), [override]).curate.input == expected
+
+
+def test_text_settings_take_the_text():
+    params = load_params(
+        Path("absent.yaml"), ["tracking.experiment=2024", "curate.cluster_address="]
+    )
+    assert params.tracking.experiment == "2024"
+    assert params.curate.cluster_address == ""
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lr=[", r"override 'train.lr=\[': the value is not valid YAML \(expected"),
+        ("curate.workers={a", r"override 'curate.workers={a': the value is not valid YAML"),
+        ("train.lr=", r"override 'train.lr=': no value; train.lr expects a number"),
+        ("train..lr=1", r"override 'train..lr=1': expected dotted.key=value"),
+        ("=1", r"override '=1': expected dotted.key=value"),
+    ],
+)
+def test_bad_override_values_are_one_line(override, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_params(Path("absent.yaml"), [override])
+    assert "\n" not in str(info.value)
+    assert not str(info.value).startswith("absent.yaml")  # the override is at fault
+
+
+def test_unknown_key_with_empty_value_names_the_key():
+    with pytest.raises(ConfigError, match="unknown key nosuch"):
+        load_params(Path("absent.yaml"), ["nosuch="])

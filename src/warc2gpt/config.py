@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -353,6 +354,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _NUMBER.match(value.strip()):
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)
@@ -417,19 +420,106 @@ def deep_merge(base: dict[str, Any], extra: typing.Mapping[str, Any]) -> dict[st
     return base
 
 
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader reading numbers as YAML 1.2 (and DVC) do: `1e-3` and `3E5` are
+    floats, where YAML 1.1 wants a dot in the mantissa and reads them as strings."""
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+# Python float syntax without inf/nan: what a float setting accepts when it arrives as a string
+# (a params file read by a YAML 1.1 loader elsewhere).
+_NUMBER = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+
+
+def read_yaml(text: str) -> Any:
+    """YAML text as params read it (`ParamsLoader`)."""
+    return yaml.load(text, Loader=ParamsLoader)
+
+
+def _setting_type(parts: list[str]) -> Any:
+    """The declared type at a dotted path of `Params`; None where no setting is declared."""
+    tp: Any = Params
+    for part in parts:
+        if not dataclasses.is_dataclass(tp):
+            return None
+        tp = typing.get_type_hints(tp).get(part)
+    return tp
+
+
+def _takes_text(tp: Any) -> bool:
+    """Whether a setting holds text: a string, a choice of strings, or a list of strings."""
+    if typing.get_origin(tp) is list:
+        (tp,) = typing.get_args(tp) or (Any,)
+    if typing.get_origin(tp) is Literal:
+        return all(isinstance(a, str) for a in typing.get_args(tp))
+    return tp is str
+
+
+def _override_value(item: str, key: str, raw: str) -> Any:
+    """The value of one `key=raw` override, read as YAML against the setting's type.
+
+    An empty value is "" for a text setting and [] for a list; a section cannot be emptied. A
+    text setting takes the raw text when YAML reads something else (`2024`, `*.warc.gz`).
+    """
+    tp = _setting_type(key.split("."))
+    if not raw.strip():
+        if dataclasses.is_dataclass(tp):
+            raise ConfigError(
+                f"override {item!r}: {key} is a section and cannot be emptied; "
+                f"set its keys one by one ({key}.KEY=VALUE)"
+            )
+        if typing.get_origin(tp) is list:
+            return []
+        if tp is str:
+            return ""
+        if tp is None:
+            return None  # not a setting: parsing names the unknown key
+        raise ConfigError(f"override {item!r}: no value; {key} expects {_type_name(tp)}")
+    try:
+        value = read_yaml(raw)
+    except yaml.YAMLError as exc:
+        if _takes_text(tp):
+            return raw
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"override {item!r}: the value is not valid YAML ({problem}); quote it, "
+            "or write a list as [a, b]"
+        ) from None
+    if tp is str and value is not None and not isinstance(value, (str, list, dict)):
+        return raw
+    return value
+
+
 def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
-    """Apply `dotted.key=value` overrides (value parsed as YAML) to a params mapping."""
+    """Apply `dotted.key=value` overrides (value parsed as YAML) to a params mapping.
+
+    A mapping given for a section is merged into it, so an override never drops a section's
+    other keys.
+    """
     for item in overrides:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
+        key = key.strip()
+        if not sep or not key or "" in key.split("."):
             raise ConfigError(f"override {item!r}: expected dotted.key=value")
+        value = _override_value(item, key, raw)
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        last = parts[-1]
+        if isinstance(value, dict) and isinstance(node.get(last), dict):
+            deep_merge(node[last], value)
+        else:
+            node[last] = value
     return data
 
 
@@ -439,11 +529,14 @@ def load_params(path: str | Path | None = None, overrides: typing.Iterable[str] 
     data: dict[str, Any] = {}
     if path.exists():
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = read_yaml(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    data = apply_overrides(data, overrides)  # its errors name the override, not the file
     try:
-        return parse_params(apply_overrides(data, overrides))
+        return parse_params(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
