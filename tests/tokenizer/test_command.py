@@ -101,3 +101,27 @@ def test_clear_errors(
     assert "no Parquet shards match data/dedup/*.parquet" in capsys.readouterr().err
     assert main(["tokenizer", "train", "--set", "tokenizer.vocab_size=100"]) == 2
     assert "tokenizer.vocab_size: expected a value >= 258" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "ids, wrong", [(["1.5"], "1.5"), (["5", "x"], "x"), (["[1,", "2.0]"], "2.0"), (["1e3"], "1e3")]
+)
+def test_decode_refuses_pieces_that_are_not_ids(
+    tokenizer_dir: Path, capsys: pytest.CaptureFixture, ids: list[str], wrong: str
+) -> None:
+    assert main(["tokenizer", "decode", "--tokenizer", str(tokenizer_dir), *ids]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err == f"warc2gpt: token {wrong!r} is not a whole-number id; give ids as "
+        "1 2 3, 1,2,3 or [1, 2, 3]\n"
+    )
+
+
+def test_decode_reads_lists_and_commas(tokenizer_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    tokenizer = Tokenizer.load(tokenizer_dir)
+    ids = tokenizer.encode("To be, or not")
+    listed = "[" + ", ".join(map(str, ids)) + "]"
+    for form in (listed, ",".join(map(str, ids))):
+        assert main(["tokenizer", "decode", "--tokenizer", str(tokenizer_dir), form]) == 0
+        assert capsys.readouterr().out == "To be, or not\n"

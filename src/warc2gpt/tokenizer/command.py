@@ -120,8 +120,17 @@ def run_encode(args: argparse.Namespace) -> int:
 def run_decode(args: argparse.Namespace) -> int:
     tokenizer = _tokenizer(args)
     raw = " ".join(args.ids) if args.ids else sys.stdin.read()
-    # Accept `1 2 3`, `1,2,3` and `[1, 2, 3]` alike.
-    ids = [int(match) for match in re.findall(r"-?\d+", raw)]
+    # Accept `1 2 3`, `1,2,3` and `[1, 2, 3]` alike; any other piece is not an id.
+    pieces = [piece for piece in re.split(r"[\s,\[\]]+", raw) if piece]
+    wrong = next((piece for piece in pieces if not re.fullmatch(r"[-+]?\d+", piece)), None)
+    if wrong is not None:
+        print(
+            f"warc2gpt: token {wrong!r} is not a whole-number id; give ids as 1 2 3, 1,2,3 "
+            "or [1, 2, 3]",
+            file=sys.stderr,
+        )
+        return 2
+    ids = [int(piece) for piece in pieces]
     bad = [i for i in ids if not 0 <= i < tokenizer.vocab_size]
     if bad:
         print(
