@@ -1,12 +1,16 @@
 """Text normalisation, word n-gram shingles and MinHash signatures, vectorised over a batch.
 
-A batch of documents becomes one byte array; words, shingle hashes and the per-document minimum
+Normalisation follows FineWeb's (datatrove `simplify_text`): lower case, Unicode compatibility
+forms and diacritics removed, whole numbers folded to 0, punctuation removed. A batch of
+documents becomes one byte array; words, shingle hashes and the per-document minimum
 of every hash function are computed with numpy, so no Python code runs per word or per shingle.
 All hashes are 64-bit and depend only on the seed, never on the process.
 """
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,19 +27,79 @@ _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtyp
 _BLOCK_SHINGLES = 8192
 
 
-def _byte_table(fold_digits: bool) -> bytes:
+def _byte_table(fold_digits: bool) -> np.ndarray:
     """ASCII punctuation and whitespace -> space, digits -> '0' (if folded); others unchanged."""
-    table = bytearray(range(256))
+    table = np.arange(256, dtype=np.uint8)
     for b in range(128):
         ch = chr(b)
         if not ch.isalnum():
             table[b] = _SPACE
         elif fold_digits and ch.isdigit():
             table[b] = ord("0")
-    return bytes(table)
+    return table
 
 
 _TABLES = {True: _byte_table(True), False: _byte_table(False)}
+_MARK, _DIGIT = 1, 2  # kinds of code point, in `_code_point_kinds`
+
+
+@functools.cache
+def _code_point_kinds() -> np.ndarray:
+    """uint8 per code point: _MARK for nonspacing marks (Mn), _DIGIT for digits (Nd), else 0.
+
+    Only planes 0, 1 and 14 are read: the others hold ideographs, private use and unassigned
+    points, no marks or digits (a full scan takes six times as long).
+    """
+    kinds = np.zeros(0x110000, dtype=np.uint8)
+    for c in (*range(0x20000), *range(0xE0000, 0xE1000)):
+        category = unicodedata.category(chr(c))
+        if category == "Mn":
+            kinds[c] = _MARK
+        elif category == "Nd":
+            kinds[c] = _DIGIT
+    return kinds
+
+
+def _plain_text(text: str, fold_digits: bool) -> str:
+    """Lower case, compatibility forms and accents removed, digits of every script -> '0'.
+
+    NFKD then nonspacing marks dropped, as FineWeb (datatrove `simplify_text`): full-width
+    letters, ligatures and accented letters become plain letters, and a text and its NFD copy
+    read alike. NFC then recomposes what is left, so Hangul stays syllables rather than jamo.
+    Lower case last: NFKD can give upper case ("ℌ" -> "H"). ASCII text needs only lower case;
+    its digits are folded with the punctuation, byte by byte.
+    """
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    points = np.frombuffer(decomposed.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    kinds = _code_point_kinds()[points]
+    if fold_digits:
+        points = np.where(kinds == _DIGIT, np.uint32(ord("0")), points)
+    points = points[kinds != _MARK]
+    return unicodedata.normalize(
+        "NFC", points.tobytes().decode("utf-32-le", "surrogatepass")
+    ).lower()
+
+
+def _fold_numbers(data: np.ndarray, text_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only the first byte of every whole number; `text_starts` moved to match.
+
+    A whole number is a run of ASCII digits with single '.' or ',' between digits ("7", "3.14",
+    "1,000,000"), so it becomes one '0' once digits fold: a page whose numbers change keeps its
+    shingles. FineWeb's pattern allows one separator; more fold grouped thousands too.
+    """
+    digit = (data >= ord("0")) & (data <= ord("9"))
+    if not digit.any():
+        return data, text_starts
+    inside = digit.copy()
+    separator = (data[1:-1] == ord(".")) | (data[1:-1] == ord(","))
+    inside[1:-1] |= separator & digit[:-2] & digit[2:]
+    keep = np.ones(data.size, dtype=bool)
+    keep[1:] = ~(inside[1:] & inside[:-1])
+    kept_before = np.zeros(data.size + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    return data[keep], kept_before[text_starts]
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -79,17 +143,20 @@ class MinHasher:
     def words(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """64-bit hashes of the normalised words of every text, and each text's word offsets.
 
-        Normalised: lower case, punctuation (ASCII, Latin-1 and General Punctuation) and
-        whitespace separate words, digits fold to 0 (if configured). Returns `(hashes,
+        Normalised: lower case, Unicode compatibility forms and diacritics removed, whole
+        numbers fold to 0 (if configured), punctuation (ASCII, Latin-1 and General Punctuation,
+        straight and curly quotes alike) and whitespace separate words. Returns `(hashes,
         offsets)` where text i's words are `hashes[offsets[i]:offsets[i + 1]]`.
         """
-        parts = [t.lower().encode("utf-8", "replace") for t in texts]
+        parts = [_plain_text(t, self.fold_digits).encode("utf-8", "replace") for t in texts]
         sizes = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
         text_starts = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum(sizes, out=text_starts[1:])
         # Trailing spaces: every word ends inside the array and 8-byte reads stay in bounds.
-        joined = b" ".join(parts).translate(_TABLES[self.fold_digits]) + b" " * 16
-        data = np.frombuffer(bytearray(joined), dtype=np.uint8)
+        data = np.frombuffer(b" ".join(parts) + b" " * 16, dtype=np.uint8)
+        if self.fold_digits:
+            data, text_starts = _fold_numbers(data, text_starts)
+        data = _TABLES[self.fold_digits][data]
         _blank_unicode_punctuation(data)
 
         is_word = data != _SPACE
