@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from warc2gpt.model.generate import generate_text, generate_tokens, sample_next
+from warc2gpt.cli import main as cli_main
+from warc2gpt.model.generate import check_sampling, generate_text, generate_tokens, sample_next
 from warc2gpt.model.gpt import GPT, GPTConfig
+from warc2gpt.model.store import save_model
 from warc2gpt.tokenizer.bpe import Tokenizer, train_bpe
 
 pytestmark = pytest.mark.shared_data
@@ -80,3 +84,95 @@ def test_top_k_and_top_p_keep_only_the_likeliest() -> None:
     assert set(sample_next(logits, 1.0, top_p=0.5, generator=gen).tolist()) == {0}
     assert len(set(sample_next(logits, 1.0, generator=gen).tolist())) == 5
     assert sample_next(logits, 0.0).unique().tolist() == [0]
+
+
+BAD_SAMPLING = [
+    ({"max_new_tokens": -1}, "max_new_tokens must be >= 1, got -1"),
+    ({"max_new_tokens": 0}, "max_new_tokens must be >= 1, got 0"),
+    ({"temperature": -0.5}, "temperature must be a finite number >= 0"),
+    (
+        {"temperature": float("nan")},
+        "temperature must be a finite number >= 0 (0 is greedy), got nan",
+    ),
+    ({"temperature": float("inf")}, "temperature must be a finite number >= 0"),
+    ({"top_k": -1}, "top_k must be >= 0 (0 keeps every token), got -1"),
+    ({"top_p": 0.0}, "top_p must be in (0, 1], got 0.0"),
+    ({"top_p": 1.5}, "top_p must be in (0, 1], got 1.5"),
+    ({"top_p": float("nan")}, "top_p must be in (0, 1], got nan"),
+]
+GOOD_SAMPLING = {"max_new_tokens": 5, "temperature": 0.8, "top_k": 50, "top_p": 0.95}
+
+
+@pytest.mark.parametrize("bad, message", BAD_SAMPLING)
+def test_sampling_settings_that_cannot_sample_are_refused(busy_model, bad, message) -> None:
+    settings = {**GOOD_SAMPLING, **bad}
+    with pytest.raises(ValueError) as info:
+        check_sampling(**settings)
+    assert str(info.value) == message or str(info.value).startswith(message)
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        next(generate_tokens(busy_model, [1, 2, 3], **settings))
+    check_sampling(**GOOD_SAMPLING)
+    check_sampling(**{**GOOD_SAMPLING, "temperature": 0.0, "top_k": 0, "top_p": 1.0})
+
+
+@pytest.fixture
+def saved(busy_model, tokenizer, tmp_path: Path) -> list[str]:
+    """`warc2gpt generate` arguments for the test model, saved as a model directory."""
+    save_model(busy_model, tmp_path / "model")
+    tokenizer.save(tmp_path / "tokenizer")
+    (tmp_path / "params.yaml").write_text("tracking:\n  enabled: false\n")
+    return [
+        "generate",
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--model",
+        str(tmp_path / "model"),
+        "--tokenizer",
+        str(tmp_path / "tokenizer"),
+        "--device",
+        "cpu",
+        "--no-stream",
+    ]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--top-p", "0"], "--top-p must be in (0, 1], got 0.0"),
+        (
+            ["--temperature", "nan"],
+            "--temperature must be a finite number >= 0 (0 is greedy), got nan",
+        ),
+        (
+            ["--temperature", "-1"],
+            "--temperature must be a finite number >= 0 (0 is greedy), got -1.0",
+        ),
+        (["--max-tokens", "-3"], "--max-tokens must be >= 1, got -3"),
+        (["--top-k", "-2"], "--top-k must be >= 0 (0 keeps every token), got -2"),
+    ],
+)
+def test_generate_command_names_the_option(saved, capsys, options, message) -> None:
+    assert cli_main([*saved, "--prompt", "KING:", *options]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"warc2gpt generate: {message}\n"
+    assert captured.out == ""
+
+
+def test_generate_command_continues_a_long_prompt_from_its_end(
+    saved, busy_model, tokenizer, capsys
+) -> None:
+    window = busy_model.config.sequence_len
+    prompt = "ROMEO: But soft, what light through yonder window breaks? " * 6
+    ids = tokenizer.encode(prompt)
+    assert len(ids) > window
+    options = ["--prompt", prompt, "--max-tokens", "8", "--temperature", "0"]
+    assert cli_main([*saved, *options]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[0] == (
+        f"warc2gpt generate: the prompt is {len(ids)} tokens and the model reads {window} "
+        f"(its sequence_len): continuing from the prompt's last {window - 1} tokens"
+    )
+    tail = list(generate_tokens(busy_model, ids[-(window - 1) :], 8, temperature=0))
+    whole = list(generate_tokens(busy_model, ids, 8, temperature=0))
+    assert tail != whole  # the test tells the two apart
+    assert captured.out == prompt + tokenizer.decode(tail) + "\n"

@@ -60,9 +60,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=run_generate)
 
 
+# The sampling settings `warc2gpt generate` takes as options, by their option.
+GENERATION_FLAGS = {
+    "max_new_tokens": "--max-tokens",
+    "temperature": "--temperature",
+    "top_k": "--top-k",
+    "top_p": "--top-p",
+}
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from warc2gpt.model.device import resolve_device
-    from warc2gpt.model.generate import TextStream, generate_tokens
+    from warc2gpt.model.generate import TextStream, check_sampling, generate_tokens
     from warc2gpt.model.store import load_model_and_tokenizer
     from warc2gpt.tracking import tracking_uri
 
@@ -72,6 +81,15 @@ def run_generate(args: argparse.Namespace) -> int:
     for key in g:
         if getattr(args, key, None) is not None:
             g[key] = getattr(args, key)
+    names = {
+        key: flag if getattr(args, key) is not None else f"evaluate.generation.{key}"
+        for key, flag in GENERATION_FLAGS.items()
+    }
+    try:
+        check_sampling(g["max_new_tokens"], g["temperature"], g["top_k"], g["top_p"], names)
+    except ValueError as exc:
+        print(f"warc2gpt generate: {exc}", file=sys.stderr)
+        return 2
     where = "--device" if args.device else "evaluate.device"
     device = resolve_device(args.device or settings.device, setting=where)
     model, tokenizer = load_model_and_tokenizer(
@@ -80,13 +98,27 @@ def run_generate(args: argparse.Namespace) -> int:
         device,
         tracking_uri(params.tracking),
     )
+    prompt = tokenizer.encode(args.prompt)
+    if not prompt:
+        print("warc2gpt generate: --prompt encodes to no tokens; give some text", file=sys.stderr)
+        return 2
+    # The model reads at most its window, with room for the token it predicts; a longer
+    # prompt is continued from its end, as generation itself slides once the window is full.
+    window = model.config.sequence_len
+    if len(prompt) >= window:
+        print(
+            f"warc2gpt generate: the prompt is {len(prompt)} tokens and the model reads "
+            f"{window} (its sequence_len): continuing from the prompt's last {window - 1} tokens",
+            file=sys.stderr,
+        )
+        prompt = prompt[-(window - 1) :]
     started = time.perf_counter()
     stream, count = TextStream(tokenizer), 0
     if not args.no_stream:
         print(args.prompt, end="", flush=True)
     tokens = generate_tokens(
         model,
-        tokenizer.encode(args.prompt),
+        prompt,
         g["max_new_tokens"],
         g["temperature"],
         g["top_k"],

@@ -8,7 +8,8 @@ whole window is recomputed at each step (kept as the reference the cache must ma
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -58,6 +59,33 @@ def sample_next(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def check_sampling(
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """Raise ValueError, naming the argument (or `names[argument]`), for a setting that cannot
+    sample: fewer than one new token, a negative or non-finite temperature, a negative top_k,
+    or a top_p outside (0, 1] (0 would keep no token at all)."""
+    names = names or {}
+    rules = (
+        ("max_new_tokens", max_new_tokens, max_new_tokens >= 1, "must be >= 1"),
+        (
+            "temperature",
+            temperature,
+            math.isfinite(temperature) and temperature >= 0,
+            "must be a finite number >= 0 (0 is greedy)",
+        ),
+        ("top_k", top_k, top_k >= 0, "must be >= 0 (0 keeps every token)"),
+        ("top_p", top_p, 0 < top_p <= 1, "must be in (0, 1]"),
+    )
+    for key, value, ok, rule in rules:
+        if not ok:
+            raise ValueError(f"{names.get(key, key)} {rule}, got {value!r}")
+
+
 def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -81,6 +109,7 @@ def generate_tokens(
     """
     if not prompt:
         raise ValueError("the prompt encodes to no tokens; give a non-empty prompt")
+    check_sampling(max_new_tokens, temperature, top_k, top_p)
     device = _device_of(model)
     window = model.config.sequence_len
     generator = None
