@@ -34,6 +34,26 @@ def find_shards(data_dir: str | Path, split: str) -> list[Path]:
     return paths
 
 
+def check_token_ids(paths: list[Path], vocab_size: int) -> None:
+    """Fail with the shard's name when a shard holds a token id the model has no row for.
+
+    A shard whose token width cannot reach `vocab_size` is skipped; the others are read once
+    (a max over the memmap) before training starts, where a bad id would otherwise stop the
+    run with an IndexError, or a device assert on GPU, at the first batch that holds it.
+    """
+    for path in paths:
+        tokens = read_token_shard(path)
+        if not tokens.size or np.iinfo(tokens.dtype).max < vocab_size:
+            continue
+        top = int(tokens.max())
+        if top >= vocab_size:
+            raise LoaderError(
+                f"{path}: token id {top} is outside the model's vocabulary of {vocab_size} "
+                "(train.vocab_size, or the tokenizer's size when it is 0): tokenize with the "
+                "tokenizer the model trains with, or raise train.vocab_size"
+            )
+
+
 class TrainLoader:
     """Random training windows for one rank; `next_step()` returns its micro-batches."""
 

@@ -25,7 +25,13 @@ from warc2gpt.model.store import save_model
 from warc2gpt.train import checkpoint as ckpt
 from warc2gpt.train import distributed as dist
 from warc2gpt.train.inflight import StepReader
-from warc2gpt.train.loader import TrainLoader, find_shards, unigram_entropy, val_batches
+from warc2gpt.train.loader import (
+    TrainLoader,
+    check_token_ids,
+    find_shards,
+    unigram_entropy,
+    val_batches,
+)
 from warc2gpt.train.runlog import RunLog, Throughput, open_tracking
 from warc2gpt.train.schedule import lr_factor
 
@@ -33,16 +39,29 @@ log = logging.getLogger(__name__)
 
 
 def resolve_vocab_size(settings: TrainSettings) -> int:
-    """train.vocab_size, or the tokenizer's (the length of its token_bytes.npy)."""
-    if settings.vocab_size:
-        return settings.vocab_size
+    """train.vocab_size, or the tokenizer's (the length of its token_bytes.npy).
+
+    A train.vocab_size above the tokenizer's is refused: its extra ids never occur in the
+    shards and cannot be decoded, and padding for speed needs no setting (the model pads its
+    embedding and head to a multiple of 64 itself, GPTConfig.padded_vocab_size). One below it
+    is caught by the shards' largest id (`check_token_ids`).
+    """
     path = Path(settings.tokenizer_dir) / "token_bytes.npy"
-    if not path.exists():
+    tokenizer_size = int(np.load(path, mmap_mode="r").shape[0]) if path.exists() else None
+    if settings.vocab_size:
+        if tokenizer_size is not None and settings.vocab_size > tokenizer_size:
+            raise ConfigError(
+                f"train.vocab_size {settings.vocab_size} is larger than the tokenizer's "
+                f"{tokenizer_size} ({path}): the model pads its vocabulary to a multiple of 64 "
+                "itself; set train.vocab_size to 0 to take the tokenizer's size"
+            )
+        return settings.vocab_size
+    if tokenizer_size is None:
         raise FileNotFoundError(
             f"{path} is missing, so the vocabulary size is unknown: run the tokenizer stage or "
             "set train.vocab_size"
         )
-    return int(np.load(path, mmap_mode="r").shape[0])
+    return tokenizer_size
 
 
 def model_config(settings: TrainSettings, vocab_size: int) -> GPTConfig:
@@ -231,10 +250,13 @@ def _every(step: int, interval: int) -> bool:
 
 
 def build_data(
-    settings: TrainSettings, info: dist.DistInfo, grad_accum: int
+    settings: TrainSettings, info: dist.DistInfo, grad_accum: int, vocab_size: int
 ) -> tuple[list[Path], TrainLoader, list]:
-    """The train shards, this rank's loader over them, and its fixed validation windows."""
+    """The train shards, this rank's loader over them, and its fixed validation windows;
+    every shard's ids checked against the model's vocabulary first."""
     train_paths = find_shards(settings.data, "train")
+    val_paths = find_shards(settings.data, "val")
+    check_token_ids(train_paths + val_paths, vocab_size)
     loader = TrainLoader(
         train_paths,
         settings.sequence_len,
@@ -245,7 +267,7 @@ def build_data(
         settings.seed,
     )
     val = val_batches(
-        find_shards(settings.data, "val"),
+        val_paths,
         settings.sequence_len,
         settings.device_batch_size,
         settings.eval_tokens,
@@ -370,7 +392,7 @@ def _train(
     tokens_per_step = (
         settings.device_batch_size * settings.sequence_len * grad_accum * info.world_size
     )
-    train_paths, loader, val = build_data(settings, info, grad_accum)
+    train_paths, loader, val = build_data(settings, info, grad_accum, config.vocab_size)
     # The loss of predicting tokens by their frequency alone: what the model must beat.
     entropy = unigram_entropy(train_paths) if info.is_master else None
 
