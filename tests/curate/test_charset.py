@@ -62,3 +62,16 @@ def test_all_real_pages_decode_without_replacement_in_most(shared_data):
     pages = list(iter_pages(shared_data / "warc/resiliparse/warcfile.warc.gz", []))
     clean = sum("\ufffd" not in decode_page(p.body, p.http_charset)[0] for p in pages)
     assert clean >= len(pages) - 1  # mostly Chinese pages in GBK/UTF-8
+
+
+def test_cp1252_declared_as_utf8_is_western_not_central_european():
+    # è, à and ù are č, ŕ and ů in windows-1250: the detector alone would pick it
+    for original in ("Crème brûlée à la carte, où", "Très bien, à bientôt. " * 30):
+        text, codec = decode_page(original.encode("cp1252"), "utf-8")
+        assert (text, codec) == (original, "cp1252")
+
+
+def test_central_european_text_keeps_its_codepage():
+    original = "Zażółć gęślą jaźń. Pójdźże, kiń tę chmurność w głąb flaszy. " * 10
+    text, codec = decode_page(original.encode("cp1250"), "utf-8")
+    assert (text, codec) == (original, "cp1250")

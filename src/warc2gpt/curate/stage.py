@@ -5,6 +5,9 @@ repetition -> Gopher quality -> C4 -> FineWeb quality -> PII scrub. Kept documen
 `<output>/<name>.parquet`, removed ones with their reason to `<output>/removed/<name>.parquet`,
 the file's step counts to `<output>/stats/<name>.json`, written last: a file whose stats exist is
 done, so a killed run resumes where it stopped and never writes a document twice.
+
+A file that cannot be read is listed in the metrics (`files_failed`) while the others go on; the
+run then fails with one error only if some input was not a WARC/WET/ARC file at all.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from warc2gpt.config import CurateSettings, Params, to_dict
 from warc2gpt.curate.chain import StepStats, chain_for
 from warc2gpt.documents import DOCUMENT_SCHEMA, REMOVED_SCHEMA, write_parquet
-from warc2gpt.ingest.warc import ReadProblem, iter_pages
+from warc2gpt.ingest.warc import NotWarcError, ReadCounts, ReadProblem, iter_pages
 from warc2gpt.mapper import Mapper, advance
 from warc2gpt.progress import Progress
 from warc2gpt.stages import headline
@@ -30,6 +33,8 @@ from warc2gpt.tracking import write_metrics
 
 WARC_SUFFIXES = (".gz", ".warc", ".wet", ".arc")
 DEFAULT_INPUT_PATTERNS = ("*.warc.gz", "*.warc", "*.wet.gz", "*.warc.wet.gz")
+# Printed by `warc2gpt curate` as one line (and a non-zero exit) instead of a traceback.
+USER_ERRORS = (NotWarcError,)
 
 
 def output_name(path: str | Path) -> str:
@@ -124,21 +129,26 @@ def curate_file(path: str | Path, settings: CurateSettings, force: bool = False)
     chain = chain_for(settings)
     tally = chain.tally()
     problems: list[ReadProblem] = []
+    counts = ReadCounts()
     kept: list[dict[str, Any]] = []
     removed: list[dict[str, Any]] = []
     started = time.perf_counter()
     source = str(path)
     position = 0
-    for page in iter_pages(path, problems, settings.max_record_bytes):
-        outcome = chain.apply(page, source, tally)
-        if outcome.step:
-            row = outcome.doc.row()
-            row["filter_reason"] = f"{outcome.step}:{outcome.reason}"
-            removed.append(row)
-        else:
-            kept.append(outcome.doc.row())
-        advance(max(page.offset - position, 0), docs=1)
-        position = max(position, page.offset)
+    try:
+        for page in iter_pages(path, problems, settings.max_record_bytes, counts):
+            outcome = chain.apply(page, source, tally)
+            if outcome.step:
+                row = outcome.doc.row()
+                row["filter_reason"] = f"{outcome.step}:{outcome.reason}"
+                removed.append(row)
+            else:
+                kept.append(outcome.doc.row())
+            advance(max(page.offset - position, 0), docs=1)
+            position = max(position, page.offset)
+    except Exception as exc:  # one unreadable file must not stop the others
+        advance(max(path.stat().st_size - position, 0) if path.exists() else 0)
+        return failed_file(source, exc)
     advance(max(path.stat().st_size - position, 0))
 
     write_parquet(kept_path, kept, DOCUMENT_SCHEMA)
@@ -150,12 +160,33 @@ def curate_file(path: str | Path, settings: CurateSettings, force: bool = False)
         "kept": len(kept),
         "removed": len(removed),
         "pii_replacements": sum(r["pii_replacements"] for r in kept),
+        "records": counts.records,
+        "skipped_records": dict(sorted(counts.skipped.items())),
         "read_problems": [str(p) for p in problems],
         "seconds": round(time.perf_counter() - started, 4),
         "steps": {n: s.to_dict() for n, s in tally.items()},
     }
     write_metrics(stats_path, stats)
     return stats
+
+
+def failed_file(source: str, exc: Exception) -> dict[str, Any]:
+    """The stats of a file that could not be read: no shards, no marker (a later run retries)."""
+    reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if not isinstance(exc, NotWarcError | OSError):
+        reason = f"{type(exc).__name__}: {reason}"
+    return {
+        "file": source,
+        "failed": reason[:300],
+        "not_warc": isinstance(exc, NotWarcError),
+        "pages": 0,
+        "kept": 0,
+        "removed": 0,
+        "records": 0,
+        "skipped_records": {},
+        "read_problems": [],
+        "steps": {},
+    }
 
 
 # The figures of metrics/curate.json; the per-step table stays in <output>/stats.json.
@@ -172,9 +203,19 @@ def summarize(
             steps.setdefault(name, StepStats()).merge(step)
     pages = sum(s["pages"] for s in file_stats)
     problems = [p for s in file_stats for p in s["read_problems"]]
+    skipped: Counter = Counter()
+    for stats in file_stats:
+        skipped.update(stats.get("skipped_records", {}))
     return {
         "files": len(file_stats),
         "files_resumed": sum(1 for s in file_stats if s.get("resumed")),
+        "files_failed": [
+            {"file": s["file"], "reason": s["failed"], "not_warc": s.get("not_warc", False)}
+            for s in file_stats
+            if s.get("failed")
+        ],
+        "records": sum(s.get("records", 0) for s in file_stats),
+        "skipped_records": dict(sorted(skipped.items())),
         "pages": pages,
         "kept": sum(s["kept"] for s in file_stats),
         "removed": sum(s["removed"] for s in file_stats),
@@ -199,12 +240,18 @@ def summary(metrics: dict[str, Any]) -> str:
             f"{name:<20}{step['in']:>8}{step['removed']:>9}{step['kept']:>8}"
             f"{step['seconds']:>9.2f}  {reasons}"
         )
+    failed = metrics.get("files_failed", [])
     lines.append(
-        f"{metrics['files']} files ({metrics['files_resumed']} already done), {metrics['pages']} pages, "
-        f"{metrics['kept']} kept, {metrics['removed']} removed, {metrics['read_problems']} unreadable "
-        f"records, {metrics['pii_replacements']} PII replacements, "
+        f"{metrics['files']} files ({metrics['files_resumed']} already done, {len(failed)} failed), "
+        f"{metrics.get('records', 0)} records: {metrics['pages']} pages, "
+        f"{sum(metrics.get('skipped_records', {}).values())} other records skipped, "
+        f"{metrics['read_problems']} unreadable; "
+        f"{metrics['kept']} kept, {metrics['removed']} removed, "
+        f"{metrics['pii_replacements']} PII replacements, "
         f"{metrics['docs_per_second']:.1f} docs/s with {metrics['workers']} worker(s)"
     )
+    for failure in failed[:10]:
+        lines.append(f"  failed file: {failure['reason']}")
     for problem in metrics["read_problem_examples"][:10]:
         lines.append(f"  unreadable: {problem}")
     for stale in metrics.get("pruned", [])[:10]:
@@ -215,7 +262,9 @@ def summary(metrics: dict[str, Any]) -> str:
 def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     """Curate every input file, one call per file on `mapper`; writes and returns the metrics.
 
-    Shards of files no longer among the inputs are removed only once every file succeeded.
+    Shards of files no longer among the inputs are removed only once every file succeeded. A
+    file that is not WARC/WET/ARC at all fails the run with one `NotWarcError` naming every
+    such file, raised after the other files' shards and the metrics were written.
     """
     settings = params.curate
     files = resolve_inputs(settings.input, params.ingest.output)
@@ -226,10 +275,18 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     with Progress("curate", total=total, unit="B") as progress:
         file_stats = mapper.map(curate_file, [(str(f), settings) for f in files], progress)
     metrics = summarize(file_stats, time.perf_counter() - started, settings.workers)
-    stale = stale_outputs(settings.output, [output_name(f) for f in files])
+    failed = metrics["files_failed"]
+    stale = [] if failed else stale_outputs(settings.output, [output_name(f) for f in files])
     for path in stale:
         path.unlink(missing_ok=True)
     metrics["pruned"] = [str(p) for p in stale]
-    write_metrics(Path(settings.output) / "stats.json", metrics)
+    details = Path(settings.output) / "stats.json"
+    write_metrics(details, metrics)
     write_metrics(settings.metrics, headline(metrics, HEADLINE))
+    not_warc = [f["reason"] for f in failed if f["not_warc"]]
+    if not_warc:
+        raise NotWarcError(
+            f"{'; '.join(not_warc)} ({len(not_warc)} of {len(files)} input files failed, the "
+            f"others were curated; remove or replace them, details in {details})"
+        )
     return metrics

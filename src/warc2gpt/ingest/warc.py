@@ -141,6 +141,8 @@ def _check_format(path: Path) -> tuple[bool, bool]:
     """(gzip-compressed, ARC); raises NotWarcError unless the file starts like WARC or ARC."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
+    if not head:
+        raise NotWarcError(f"{path}: empty file, not a WARC, WET or ARC file")
     compressed = head.startswith(b"\x1f\x8b")
     if compressed:
         try:
@@ -217,7 +219,9 @@ def _plain_records(fh: IO[bytes], report: Callable[[int, str], None]) -> Iterato
             continue
         fh.seek(body + length)
         tail = fh.read(64)
-        fits = tail.lstrip(b"\r\n").startswith(b"WARC/") or (tail and not tail.strip())
+        # the record's own terminator, or the next header after any line breaks
+        fits = tail.startswith(b"\r\n\r\n") or tail.lstrip(b"\r\n").startswith(b"WARC/")
+        fits = fits or (tail and not tail.strip())
         if not tail:  # the end of the file, or a length running past it
             fits = _next_header(fh, body) is None
         if fits:
@@ -254,7 +258,7 @@ def iter_pages(
             counts.skipped[result] += 1
         return None
 
-    if compressed and (arc or not _one_gzip_stream(path)):
+    if arc or (compressed and not _one_gzip_stream(path)):  # warcio reads ARC as it is
         yield from _member_pages(path, arc, report, outcome)
         return
     with tempfile.TemporaryFile() if compressed else open(path, "rb") as fh:
