@@ -123,21 +123,14 @@ def test_an_unreadable_warc_is_reported_and_the_run_succeeds(tmp_path, inputs, m
 
 
 def test_cli_prints_one_line_naming_the_file(tmp_path, inputs, capsys):
-    code = cli_main(
-        [
-            "curate",
-            "--params",
-            str(ROOT / "params.yaml"),
-            "--input",
-            str(inputs["notes"]),
-            "--output",
-            str(tmp_path / "out"),
-            "--no-progress",
-            "--no-tracking",
-            "--set",
-            f"curate.metrics={tmp_path / 'm.json'}",
-        ]
-    )
+    options = {
+        "--params": ROOT / "params.yaml",
+        "--input": inputs["notes"],
+        "--output": tmp_path / "out",
+        "--set": f"curate.metrics={tmp_path / 'm.json'}",
+    }
+    argv = ["curate", "--no-progress", "--no-tracking"]
+    code = cli_main(argv + [str(x) for pair in options.items() for x in pair])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("warc2gpt curate: ") and "notes.warc: not a WARC" in err
