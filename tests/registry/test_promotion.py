@@ -180,3 +180,56 @@ def test_manual_promotion_and_rollback_walk_history(
     assert "no version 99" in capsys.readouterr().err
     assert cli_main(["models", *common, "--name", f"{model_name}-absent", "list"]) == 1
     assert "run the register stage first" in capsys.readouterr().err
+
+
+def versions_of_one_model(project, register_with_bpb, client, name: str, count: int) -> None:
+    """Version 1 from the register stage (it becomes the champion), then copies 2..count."""
+    register_with_bpb(project(), 1.5)
+    source = client.get_model_version(name, "1")
+    for _ in range(count - 1):
+        register_challenger(
+            client,
+            name,
+            source.source,
+            source.run_id,
+            {"val_bpb": "1.5"},
+            model_id=source.source.removeprefix("models:/"),
+        )
+
+
+def test_rollback_after_a_champion_returns_goes_back_not_forth(
+    project, register_with_bpb, client, model_name
+) -> None:
+    versions_of_one_model(project, register_with_bpb, client, model_name, 2)
+    assert promote(client, model_name, "2") == "1"
+    assert promote(client, model_name, "1") == "2"  # 1 -> 2 -> 1
+    assert client.get_model_version(model_name, "1").tags["status.previous_champion"] == "2,1"
+
+    assert rollback(client, model_name) == ("1", "2")
+    restored = client.get_model_version(model_name, "2").tags
+    assert restored["status.champion_reason"] == "rollback from version 1"
+    assert restored["status.previous_champion"] == ""  # 1 was demoted: not a way back
+    assert "status.rolled_back" in client.get_model_version(model_name, "1").tags
+    with pytest.raises(RegistryError, match="version 2 has no earlier champion left"):
+        rollback(client, model_name)
+    assert aliases(client, model_name)[CHAMPION] == "2"
+
+
+def test_rollbacks_walk_the_reigns_newest_first(
+    project, register_with_bpb, client, model_name
+) -> None:
+    versions_of_one_model(project, register_with_bpb, client, model_name, 3)
+    for version in ("2", "3", "2"):  # reigns: 1, 2, 3, 2
+        promote(client, model_name, version)
+    assert rollback(client, model_name) == ("2", "3")
+    assert rollback(client, model_name) == ("3", "1")  # 2 was rolled back: skipped
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        rollback(client, model_name)
+
+
+def test_rollback_skips_a_deleted_version(project, register_with_bpb, client, model_name) -> None:
+    versions_of_one_model(project, register_with_bpb, client, model_name, 3)
+    promote(client, model_name, "2")
+    promote(client, model_name, "3")
+    client.delete_model_version(model_name, "2")
+    assert rollback(client, model_name) == ("3", "1")

@@ -2,8 +2,9 @@
 
 A new version becomes the challenger; the gate moves `champion` to it when its val
 bits-per-byte beats the champion's by the margin params ask for, and writes the decision and
-the figures onto the version. Each promotion records the champion it replaced, which is what
-`rollback` returns to.
+the figures onto the version. Each promotion records on the new champion the champions that
+reigned before it, newest first; `rollback` pops that history, so rollbacks walk back in time
+and never return to a version a rollback demoted.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 GATE_METRIC = "val_bpb"
 # The alias history on each version. Tag names sort after the lineage tags (data.*, dvc.*,
-# git.*, model.*), which the registry UI lists alphabetically.
+# git.*, model.*), which the registry UI lists alphabetically. The previous champions are the
+# champions before the version's current reign, newest first, comma-separated ("3,1"; a
+# single version in registries written before the history was kept).
 PREVIOUS_CHAMPION_TAG = "status.previous_champion"
 EARLIER_PREVIOUS_CHAMPION_TAG = "champion.previous"  # versions registered before the rename
+HISTORY_LIMIT = 100  # champions kept in the tag: a short value, far more than anyone rolls back
 
 
 class RegistryError(RuntimeError):
@@ -92,15 +96,32 @@ def gate(
     )
 
 
+def earlier_champions(client: MlflowClient, name: str, version: str) -> list[str]:
+    """The champions before `version`'s current reign, newest first (its history tag)."""
+    tags = client.get_model_version(name, version).tags or {}
+    value = tags.get(PREVIOUS_CHAMPION_TAG, tags.get(EARLIER_PREVIOUS_CHAMPION_TAG, ""))
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _crown(client: MlflowClient, name: str, version: str, earlier: list[str], reason: str) -> None:
+    """Point `champion` at `version` and write its reign's tags: the history before it, when
+    the reign began and why."""
+    client.set_registered_model_alias(name, CHAMPION, version)
+    history = ",".join(earlier[:HISTORY_LIMIT])
+    client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, history)
+    client.set_model_version_tag(name, version, "status.champion_since", _now())
+    client.set_model_version_tag(name, version, "status.champion_reason", reason)
+
+
 def set_champion(client: MlflowClient, name: str, version: str, reason: str) -> str | None:
-    """Point `champion` at `version`, noting the champion it replaces; returns that one."""
+    """Point `champion` at `version`, noting the champion it replaces and that one's history;
+    returns the replaced champion."""
+    version = str(version)
     previous = aliases(client, name).get(CHAMPION)
-    if previous == str(version):
+    if previous == version:
         return previous
-    client.set_registered_model_alias(name, CHAMPION, str(version))
-    client.set_model_version_tag(name, str(version), PREVIOUS_CHAMPION_TAG, previous or "")
-    client.set_model_version_tag(name, str(version), "status.champion_since", _now())
-    client.set_model_version_tag(name, str(version), "status.champion_reason", reason)
+    earlier = [previous, *earlier_champions(client, name, previous)] if previous else []
+    _crown(client, name, version, earlier, reason)
     return previous
 
 
@@ -176,21 +197,38 @@ def promote(client: MlflowClient, name: str, version: str) -> str | None:
 
 
 def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
-    """Return `champion` to the version it replaced; returns (demoted, restored)."""
+    """Return `champion` to the champion before the current one's reign; returns (demoted,
+    restored).
+
+    The restored version takes the history that preceded it, less the demoted version, so a
+    second rollback goes further back and never to a version a rollback took the alias from:
+    after promotions 1 -> 2 -> 1, a rollback restores 2 and a second one finds nothing earlier.
+    """
     current = aliases(client, name).get(CHAMPION)
     if current is None:
         raise RegistryError(f"{name} has no champion to roll back")
-    tags = client.get_model_version(name, current).tags
-    previous = tags.get(PREVIOUS_CHAMPION_TAG, tags.get(EARLIER_PREVIOUS_CHAMPION_TAG, ""))
-    if not previous:
+    earlier = [v for v in earlier_champions(client, name, current) if v != current]
+    while earlier and not _exists(client, name, earlier[0]):
+        earlier.pop(0)  # a version deleted since its reign
+    if not earlier:
         raise RegistryError(
-            f"{name} version {current} replaced no earlier champion; nothing to roll back to "
+            f"{name} version {current} has no earlier champion left; nothing to roll back to "
             "(pick one with `warc2gpt models promote VERSION`)"
         )
-    client.set_registered_model_alias(name, CHAMPION, previous)
+    restored, rest = earlier[0], earlier[1:]
+    _crown(client, name, restored, rest, f"rollback from version {current}")
     client.set_model_version_tag(name, current, "status.rolled_back", _now())
-    # The restored version keeps its own previous champion, so rollbacks walk back in time.
-    return current, previous
+    return current, restored
+
+
+def _exists(client: MlflowClient, name: str, version: str) -> bool:
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return False
+    return True
 
 
 def list_versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
