@@ -1,8 +1,12 @@
-"""Test documents for the dedup tests: real paragraphs joined, edited copies, Parquet shards."""
+"""Test documents for the dedup tests: real paragraphs joined, real pages (English web pages,
+Genesis in five European languages, Korean), edited copies, Parquet shards."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
+import zipfile
 from pathlib import Path
 
 from warc2gpt.documents import DOCUMENT_SCHEMA, write_parquet
@@ -19,6 +23,28 @@ def make_documents(paragraphs: list[str], count: int, seed: int = 0) -> list[str
         docs.append("\n\n".join(pool[:k]))
         del pool[:k]
     return docs
+
+
+def web_pages(shared_data: Path) -> dict[str, str]:
+    """Common Crawl pages of the Dolma sample (English), by URL."""
+    pages = {}
+    for path in sorted((shared_data / "text" / "dolma_cc_samples").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            for line in lines:
+                record = json.loads(line)
+                pages[record["id"]] = record["text"]
+    return pages
+
+
+def genesis(shared_data: Path, language: str) -> str:
+    """The book of Genesis in `language` (NLTK's genesis corpus, Latin-1 files)."""
+    with zipfile.ZipFile(shared_data / "text" / "nltk" / "genesis.zip") as archive:
+        return archive.read(f"genesis/{language}.txt").decode("latin-1")
+
+
+def korean_text() -> str:
+    """The preamble and first articles of the Universal Declaration of Human Rights in Korean."""
+    return (Path(__file__).parent / "udhr_korean.txt").read_text(encoding="utf-8")
 
 
 def edit_words(text: str, fraction: float, rng: random.Random) -> str:
