@@ -260,7 +260,7 @@ class DedupSettings:
     bands: int = bounded(14, ge=1)
     rows: int = bounded(8, ge=1)
     seed: int = bounded(1, ge=0)
-    fold_digits: bool = True  # normalisation maps every digit to 0
+    fold_digits: bool = True  # normalisation folds every whole number (3, 3.14, 1,000) to 0
     # Band buckets are split by key range so one clustering task holds 1/partitions of a band.
     partitions: int = bounded(4, ge=1, le=4096)
     batch_size: int = bounded(1000, ge=1, doc="documents hashed together")
