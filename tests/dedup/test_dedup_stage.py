@@ -14,6 +14,7 @@ from dedup_corpus import edit_words, make_documents, write_shard
 
 from warc2gpt.cli import main
 from warc2gpt.config import load_params
+from warc2gpt.dedup import plan
 from warc2gpt.dedup.plan import prepare
 from warc2gpt.dedup.signatures import shard_signatures
 from warc2gpt.stages import run_local
@@ -167,6 +168,15 @@ def test_resumes_after_an_interruption(corpus: Corpus, tmp_path: Path):
     shard_signatures(prepare(params.dedup), 0)
     partial = run_local("dedup", params)
     assert partial["removed"] == reference["removed"] and partial["resumed_steps"] == 1
+
+
+def test_work_files_of_another_normalisation_are_not_reused(corpus: Corpus, monkeypatch):
+    run_local("dedup", params_for(corpus.root))
+    monkeypatch.setattr(plan, "NORMALISATION", "an earlier normalisation")
+    again = run_local("dedup", params_for(corpus.root))
+    assert again["resumed_steps"] == 0
+    manifest = json.loads((corpus.root / "work" / "manifest.json").read_text())
+    assert manifest["normalisation"] == "an earlier normalisation"
 
 
 def test_processes_agree_with_one_process(corpus: Corpus):

@@ -40,6 +40,9 @@ def _byte_table(fold_digits: bool) -> np.ndarray:
 
 
 _TABLES = {True: _byte_table(True), False: _byte_table(False)}
+# Names this normalisation in the dedup work directory's manifest, so work files hashed under
+# another one (or another Unicode database: NFKD changes with it) are not reused.
+NORMALISATION = f"fineweb-whole-numbers unicode-{unicodedata.unidata_version}"
 _MARK, _DIGIT = 1, 2  # kinds of code point, in `_code_point_kinds`
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from warc2gpt.config import DedupSettings
+from warc2gpt.dedup.minhash import NORMALISATION
 
 # Settings that change the result of the work files; others (workers, runner, ...) do not.
 FINGERPRINT_KEYS = ("exact", "near", "ngram", "bands", "rows", "seed", "fold_digits", "partitions")
@@ -122,7 +123,11 @@ def fingerprint(settings: DedupSettings, inputs: list[Path]) -> dict[str, Any]:
     for path in inputs:
         stat = path.stat()
         files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
-    return {"inputs": files, "settings": {k: getattr(settings, k) for k in FINGERPRINT_KEYS}}
+    return {
+        "inputs": files,
+        "settings": {k: getattr(settings, k) for k in FINGERPRINT_KEYS},
+        "normalisation": NORMALISATION,
+    }
 
 
 def prepare(settings: DedupSettings) -> DedupPlan:
