@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,10 +47,27 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _NamedParamsFile(argparse.Action):
+    """`--params FILE`: a file the user names and that is not there is said so on stderr (the
+    defaults are used, as for a missing params.yaml in a fresh directory)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if not Path(values).is_file() and values != os.devnull:
+            print(
+                f"{parser.prog}: warning: params file {values} not found; using the defaults "
+                "(leave out --params to read params.yaml)",
+                file=sys.stderr,
+            )
+        setattr(namespace, self.dest, values)
+
+
 def add_params_options(parser: argparse.ArgumentParser) -> None:
     """The options every stage command shares."""
     parser.add_argument(
-        "--params", default="params.yaml", help="params file (default: %(default)s)"
+        "--params",
+        default="params.yaml",
+        action=_NamedParamsFile,
+        help="params file (default: %(default)s; the defaults when it is absent)",
     )
     add_set_option(parser)
 

@@ -151,9 +151,7 @@ def test_manual_promotion_and_rollback_walk_history(
             {"val_bpb": "1.5"},
             model_id=source_version.source.removeprefix("models:/"),
         )
-    common = [
-        "--params",
-        "absent.yaml",
+    common = [  # no params.yaml here: the defaults
         "--set",
         f"tracking.tracking_uri={params.tracking.tracking_uri}",
         "--set",
