@@ -122,11 +122,11 @@ def test_list_and_glob_overrides(override, expected):
 
 
 def test_text_settings_take_the_text():
-    params = load_params(
-        Path("absent.yaml"), ["tracking.experiment=2024", "curate.cluster_address="]
-    )
+    overrides = ["tracking.experiment= 2024", "curate.cluster_address=", "dedup.input= *.pq"]
+    params = load_params(Path("absent.yaml"), overrides)
     assert params.tracking.experiment == "2024"
     assert params.curate.cluster_address == ""
+    assert params.dedup.input == ["*.pq"]
 
 
 @pytest.mark.parametrize(

@@ -484,14 +484,14 @@ def _override_value(item: str, key: str, raw: str) -> Any:
         value = read_yaml(raw)
     except yaml.YAMLError as exc:
         if _takes_text(tp):
-            return raw
+            return raw.strip()
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(
             f"override {item!r}: the value is not valid YAML ({problem}); quote it, "
             "or write a list as [a, b]"
         ) from None
     if tp is str and value is not None and not isinstance(value, (str, list, dict)):
-        return raw
+        return raw.strip()
     return value
 
 
