@@ -1,4 +1,4 @@
-"""`--params`: a params file the user names but that is not there is never passed over silently."""
+"""`--params`: a params file the user names but that is not there stops the command."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ import pytest
 from warc2gpt.cli import main
 
 
-def test_a_named_missing_params_file_is_reported(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_a_named_missing_params_file_stops_the_command(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["params", "--params", "nope.yaml", "train"]) == 0
+    with pytest.raises(SystemExit) as stopped:
+        main(["params", "--params", "nope.yaml", "train"])
+    assert stopped.value.code == 2
     captured = capsys.readouterr()
     assert captured.err == (
-        "warc2gpt params: warning: params file nope.yaml not found; using the defaults "
-        "(leave out --params to read params.yaml)\n"
+        "warc2gpt params: params file nope.yaml not found (leave out --params to read "
+        f"params.yaml, or --params {os.devnull} for the defaults)\n"
     )
-    assert "steps: 250" in captured.out
+    assert captured.out == ""
 
 
 @pytest.mark.parametrize("named", [[], ["--params", os.devnull], ["--params", "params.yaml"]])

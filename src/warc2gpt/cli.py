@@ -48,15 +48,15 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
 
 
 class _NamedParamsFile(argparse.Action):
-    """`--params FILE`: a file the user names and that is not there is said so on stderr (the
-    defaults are used, as for a missing params.yaml in a fresh directory)."""
+    """`--params FILE`: a file the user names must be there (a missing params.yaml without
+    --params means the defaults, as in a fresh directory; --params /dev/null asks for them)."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         if not Path(values).is_file() and values != os.devnull:
-            print(
-                f"{parser.prog}: warning: params file {values} not found; using the defaults "
-                "(leave out --params to read params.yaml)",
-                file=sys.stderr,
+            parser.exit(
+                2,
+                f"{parser.prog}: params file {values} not found (leave out --params to read "
+                f"params.yaml, or --params {os.devnull} for the defaults)\n",
             )
         setattr(namespace, self.dest, values)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from dataclasses import dataclass
@@ -219,7 +220,7 @@ def test_cli(corpus: Corpus, capsys):
         [
             "dedup",
             "--params",
-            str(root / "missing.yaml"),
+            os.devnull,
             "--input",
             str(root / "curated" / "*.parquet"),
             "--output",
@@ -233,7 +234,9 @@ def test_cli(corpus: Corpus, capsys):
     )
     assert code == 0
     assert "exact duplicates      4" in capsys.readouterr().out
-    assert json.loads((root / "cli.json").read_text())["near_duplicates"] == len(corpus.near)
+    assert json.loads((root / "cli.json").read_text())["docs_out"] == len(corpus.originals) + 1
+    details = json.loads((root / "cli" / "stats.json").read_text())
+    assert details["near_duplicates"] == len(corpus.near)
 
 
 @pytest.mark.slow

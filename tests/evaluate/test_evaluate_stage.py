@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_curves_skip_blank_cells(tmp_path: Path) -> None:
 
 
 def test_evaluate_command(project, capsys) -> None:
-    args = ["evaluate", "--params", "absent.yaml", "--no-tracking"]
+    args = ["evaluate", "--params", os.devnull, "--no-tracking"]
     args += [f"--set={o}" for o in project]
     assert cli_main(args) == 0
     out = capsys.readouterr().out
@@ -107,7 +108,7 @@ def test_generate_from_model_dir_and_checkpoint(
     checkpoint = tmp_path / "step_000010.pt"
     identity = {f"model.{k}": v for k, v in model.config.to_dict().items()}
     torch.save({"model": model.state_dict(), "identity": identity, "step": 10}, checkpoint)
-    base = ["generate", "--params", "absent.yaml", "--tokenizer", str(tokenizer_dir)]
+    base = ["generate", "--params", os.devnull, "--tokenizer", str(tokenizer_dir)]
     base += ["--prompt", "KING:", "--max-tokens", "10", "--temperature", "0"]
     for source in (model_dir, checkpoint):
         assert cli_main([*base, "--model", str(source)]) == 0

@@ -41,8 +41,7 @@ def headline_keys() -> dict[str, list[str]]:
 def _write_metrics(repo: Path, scale: int) -> None:
     for path, keys in headline_keys().items():
         values = {
-            k: FIGURE / scale if k.endswith(("loss", "bpb", "acc")) else COUNT * scale
-            for k in keys
+            k: FIGURE / scale if k.endswith(("loss", "bpb", "acc")) else COUNT * scale for k in keys
         }
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(json.dumps(values))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,7 @@ def test_no_sources_writes_the_sample_crawl(fast_settings, tmp_path):
 def test_command_line(crawl_server, tmp_path, capsys):
     out = tmp_path / "raw"
     args = f"--source {CRAWL} --segments 2 --base-url {crawl_server.url} --output {out}"
-    args += f" --metrics {tmp_path / 'ingest.json'} --params {tmp_path / 'none.yaml'}"
+    args += f" --metrics {tmp_path / 'ingest.json'} --params {os.devnull}"
     code = main(["ingest", *args.split(), "--no-progress", "--no-tracking"])
     assert code == 0
     assert sorted(p.name for p in out.glob("part-*")) == crawl_server.listed[:2]
@@ -119,7 +120,7 @@ def test_command_line(crawl_server, tmp_path, capsys):
 
 def test_command_line_failure_is_one_clear_line(crawl_server, tmp_path, capsys):
     args = f"--source CC-MAIN-1999-01 --base-url {crawl_server.url} --output {tmp_path / 'raw'}"
-    args += f" --set ingest.retries=0 --params {tmp_path / 'none.yaml'}"
+    args += f" --set ingest.retries=0 --params {os.devnull}"
     code = main(["ingest", *args.split(), "--no-progress", "--no-tracking"])
     assert code == 2
     err = capsys.readouterr().err

@@ -52,7 +52,7 @@ def test_champion_loads_and_generates(
     assert list(out) == [expected, expected]
     capsys.readouterr()  # MLflow's own "View run" lines
 
-    argv = ["generate", "--params", "absent.yaml", "--set", f"tracking.tracking_uri={tracking_uri}"]
+    argv = ["generate", "--params", os.devnull, "--set", f"tracking.tracking_uri={tracking_uri}"]
     argv += ["--model", f"models:/{model_name}@champion", "--prompt", PROMPT, "--no-stream"]
     argv += ["--max-tokens", "12", "--temperature", "0"]
     assert cli_main(argv) == 0
@@ -129,7 +129,7 @@ def test_register_serve_and_generate_print_no_mlflow_warnings(
         "register.model_dir": params.register.model_dir,
         "register.tokenizer_dir": params.register.tokenizer_dir,
     }
-    common = ["--params", "absent.yaml"] + [f"--set={k}={v}" for k, v in sets.items()]
+    common = ["--params", os.devnull] + [f"--set={k}={v}" for k, v in sets.items()]
     uri = f"models:/{model_name}@champion"
     cli = "from warc2gpt.cli import main; raise SystemExit(main())"
     serve = (
