@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.add_parser("list", help="versions, newest first, with aliases and val bpb")
     promote = actions.add_parser("promote", help="make VERSION the champion")
     promote.add_argument("version")
-    actions.add_parser("rollback", help="return champion to the version it replaced")
+    actions.add_parser(
+        "rollback", help="return champion to the one before it; again to go further back"
+    )
     models.set_defaults(func=run_models)
 
 
