@@ -138,5 +138,7 @@ def test_changed_train_param_reruns_exactly_train_evaluate_register(built):
     assert ran == ["train", "evaluate", "register"], output[-6000:]
     after = output_mtimes(repo)
     assert {k: after[k] for k in upstream} == upstream  # data and tokenizer untouched
-    assert '"steps": 24' in (repo / "metrics" / "train.json").read_text(encoding="utf-8")
+    summary = (repo / "artifacts" / "model" / "train_summary.json").read_text(encoding="utf-8")
+    assert '"steps": 24' in summary
+    assert "train.steps: 24" in (repo / "params.yaml").read_text(encoding="utf-8")
     assert registry_versions(repo) == [1, 2]
