@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.runners import task_runner_for
 from warc2gpt.config import load_params
-from warc2gpt.mapper import Call
+from warc2gpt.mapper import Call, OnLost
 from warc2gpt.progress import Progress
 from warc2gpt.stages import fan_out, run_stage, stage, summary
 
@@ -64,8 +64,13 @@ class PrefectMapper:
         self.stage_name, self.workers = stage_name, workers
 
     def map(
-        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
+        self,
+        fn: Callable[..., Any],
+        calls: Sequence[Call],
+        progress: Progress | None = None,
+        on_lost: OnLost | None = None,
     ) -> list[Any]:
+        # A task whose worker died fails and is retried by Prefect (task retries).
         from warc2gpt import mapper
 
         as_task = _as_task(fn, self.stage_name)

@@ -16,13 +16,21 @@ import multiprocessing
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 from warc2gpt.progress import Progress
 
 Call = tuple[Any, ...]
+# What stands in for the result of a call whose worker process died twice: (call, reason).
+OnLost = Callable[[Call, str], Any]
+
+
+class WorkerLost(RuntimeError):
+    """A call killed its worker process again after being retried."""
+
 
 # Where advance() sends its counts: a callback in this process, or a queue to the parent.
 _sink: Callable[..., None] | None = None
@@ -50,7 +58,11 @@ class Mapper(Protocol):
     workers: int
 
     def map(
-        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
+        self,
+        fn: Callable[..., Any],
+        calls: Sequence[Call],
+        progress: Progress | None = None,
+        on_lost: OnLost | None = None,
     ) -> list[Any]: ...
 
 
@@ -86,7 +98,11 @@ class LocalMapper:
         return self.workers <= 1
 
     def map(
-        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
+        self,
+        fn: Callable[..., Any],
+        calls: Sequence[Call],
+        progress: Progress | None = None,
+        on_lost: OnLost | None = None,
     ) -> list[Any]:
         global _sink
         calls = list(calls)
@@ -98,29 +114,87 @@ class LocalMapper:
             if self.kind == "threads":
                 with ThreadPoolExecutor(min(self.workers, len(calls))) as pool:
                     return _gather([pool.submit(fn, *call) for call in calls])
-            return self._map_processes(fn, calls, progress)
+            return self._map_processes(fn, calls, progress, on_lost)
         finally:
             _sink = previous
 
     def _map_processes(
-        self, fn: Callable[..., Any], calls: list[Call], progress: Progress | None
+        self,
+        fn: Callable[..., Any],
+        calls: list[Call],
+        progress: Progress | None,
+        on_lost: OnLost | None,
     ) -> list[Any]:
+        """Calls on a pool of worker processes. A worker that dies (out of memory, killed)
+        breaks the pool: the calls not finished go to a fresh pool once; those still not
+        finished then run one at a time, and a call that kills its worker again is lost:
+        `on_lost(call, reason)` stands in for its result, or WorkerLost is raised once every
+        other call has finished."""
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         channel = context.Queue() if progress is not None else None
         pump = _Pump(channel, progress) if channel is not None else None
-        pool: Executor = ProcessPoolExecutor(
-            min(self.workers, len(calls)),
-            mp_context=context,
-            initializer=_set_channel,
-            initargs=(channel,),
-        )
+        results: dict[int, Any] = {}
+        lost: list[Call] = []
         try:
-            with pool:
-                return _gather([pool.submit(fn, *call) for call in calls])
+            pending = list(range(len(calls)))
+            for workers in (self.workers, self.workers):
+                pending = _run_pool(fn, calls, pending, results, context, channel, workers)
+            for index in pending:
+                if _run_pool(fn, calls, [index], results, context, channel, 1):
+                    reason = "its worker process died twice (out of memory, or killed)"
+                    if on_lost is None:
+                        lost.append(calls[index])
+                    else:
+                        results[index] = on_lost(calls[index], reason)
         finally:
             if pump is not None:
                 pump.stop()
+        if lost:
+            names = ", ".join(f"{fn.__name__}{_short(call)}" for call in lost)
+            raise WorkerLost(f"{names}: the worker process died twice (out of memory, or killed)")
+        return [results[i] for i in range(len(calls))]
+
+
+def _short(call: Call) -> str:
+    return "(" + ", ".join(repr(a) if isinstance(a, (str, int)) else "..." for a in call) + ")"
+
+
+def _run_pool(
+    fn: Callable[..., Any],
+    calls: list[Call],
+    indices: list[int],
+    results: dict[int, Any],
+    context: Any,
+    channel: Any,
+    workers: int,
+) -> list[int]:
+    """Run `calls[indices]` on a fresh pool into `results`; returns the indices left unfinished
+    because a worker died (an exception raised by a call itself propagates)."""
+    if not indices:
+        return []
+    pool = ProcessPoolExecutor(
+        min(workers, len(indices)),
+        mp_context=context,
+        initializer=_set_channel,
+        initargs=(channel,),
+    )
+    with pool:
+        futures = {i: pool.submit(fn, *calls[i]) for i in indices}
+        try:
+            for i, future in futures.items():
+                results[i] = future.result()
+        except BrokenProcessPool:
+            for i, future in futures.items():
+                if i not in results and future.done() and not future.cancelled():
+                    if future.exception() is None:
+                        results[i] = future.result()
+            return [i for i in indices if i not in results]
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise
+    return []
 
 
 class _Pump(threading.Thread):
@@ -157,8 +231,13 @@ class ClusterMapper:
         self.engine, self.workers, self.address = engine, workers, address
 
     def map(
-        self, fn: Callable[..., Any], calls: Sequence[Call], progress: Progress | None = None
+        self,
+        fn: Callable[..., Any],
+        calls: Sequence[Call],
+        progress: Progress | None = None,
+        on_lost: OnLost | None = None,
     ) -> list[Any]:
+        # The engine retries tasks whose worker died; `on_lost` has nothing to stand in for.
         session = _dask_session if self.engine == "dask" else _ray_session
         with session(self.workers, self.address) as run_all:
             return run_all(fn, list(calls))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,27 @@ def test_cli_prints_one_line_naming_the_file(tmp_path, inputs, capsys):
     assert code == 2
     assert err.startswith("warc2gpt curate: ") and "notes.warc: not a WARC" in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_a_file_that_kills_its_worker_twice_is_reported_and_the_others_finish(
+    tmp_path: Path, monkeypatch
+) -> None:
+    doomed = write_warc(tmp_path / "doomed.warc.gz", ["https://example.org/a"])
+    fine = [write_warc(tmp_path / f"ok{i}.warc.gz", ["https://example.org/b"]) for i in range(2)]
+    read_pages = stage.iter_pages
+
+    def pages_or_death(path, *args, **kwargs):
+        if Path(path).name == doomed.name:  # as an out-of-memory kill would, in the worker
+            os.kill(os.getpid(), signal.SIGKILL)
+        return read_pages(path, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "iter_pages", pages_or_death)  # forked workers inherit it
+    params = load_params(ROOT / "params.yaml", ["curate.workers=2", "tracking.enabled=false"])
+    params.curate.input = [str(doomed), *map(str, fine)]
+    params.curate.output = str(tmp_path / "curated")
+    params.curate.metrics = str(tmp_path / "metrics" / "curate.json")
+    metrics = run_local("curate", params)
+    (failure,) = metrics["files_failed"]
+    assert failure["file"] == str(doomed) and "worker process died twice" in failure["reason"]
+    assert metrics["files"] == 3 and metrics["kept"] + metrics["removed"] == 2
+    assert not paths_for(params.curate.output, "doomed")[2].exists()  # retried by the next run

@@ -26,7 +26,7 @@ from warc2gpt.config import CurateSettings, Params, to_dict
 from warc2gpt.curate.chain import StepStats, chain_for
 from warc2gpt.documents import DOCUMENT_SCHEMA, REMOVED_SCHEMA, write_parquet
 from warc2gpt.ingest.warc import NotWarcError, ReadCounts, ReadProblem, iter_pages
-from warc2gpt.mapper import Mapper, advance
+from warc2gpt.mapper import Mapper, WorkerLost, advance
 from warc2gpt.progress import Progress
 from warc2gpt.stages import headline
 from warc2gpt.tracking import write_metrics
@@ -170,6 +170,11 @@ def curate_file(path: str | Path, settings: CurateSettings, force: bool = False)
     return stats
 
 
+def _lost_file(call: tuple, reason: str) -> dict[str, Any]:
+    """The stats of a file whose worker process died twice while curating it."""
+    return failed_file(call[0], WorkerLost(f"{call[0]}: {reason}"))
+
+
 def failed_file(source: str, exc: Exception) -> dict[str, Any]:
     """The stats of a file that could not be read: no shards, no marker (a later run retries)."""
     reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -273,7 +278,8 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     started = time.perf_counter()
     total = sum(f.stat().st_size for f in files)
     with Progress("curate", total=total, unit="B") as progress:
-        file_stats = mapper.map(curate_file, [(str(f), settings) for f in files], progress)
+        calls = [(str(f), settings) for f in files]
+        file_stats = mapper.map(curate_file, calls, progress, on_lost=_lost_file)
     metrics = summarize(file_stats, time.perf_counter() - started, settings.workers)
     failed = metrics["files_failed"]
     stale = [] if failed else stale_outputs(settings.output, [output_name(f) for f in files])
