@@ -8,7 +8,9 @@ from warc2gpt.progress import Progress
 
 
 def test_lines_with_rate_and_eta_when_not_a_terminal(capsys) -> None:
-    progress = Progress("curate", total=4096, unit="B", every_s=0.0, stream=io.StringIO())
+    progress = Progress(
+        "curate", total=4096, unit="B", enabled=True, every_s=0.0, stream=io.StringIO()
+    )
     progress.advance(1024, docs=3)
     progress.advance(1024, docs=2)
     progress.close()

@@ -159,12 +159,14 @@ def run_stage_command(args: argparse.Namespace) -> int:
         if spec.metrics_key == "metrics":
             values["metrics"] = str(Path(values["output"]) / "metrics.json")
     params = params_from_args(args, spec.section, values)
-    set_enabled(not args.no_progress)
+    shown = set_enabled(not args.no_progress)
     try:
         metrics = run_stage(spec.name, params, local_mapper(spec.name, params))
     except tuple(getattr(spec.load(), "USER_ERRORS", ())) as exc:
         print(f"warc2gpt {spec.name}: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1  # bad input, or a failed run
+    finally:
+        set_enabled(shown)
     print(summary(spec.name, metrics))
     return 0
 

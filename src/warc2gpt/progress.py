@@ -15,10 +15,12 @@ from typing import Any, TextIO
 _ENABLED = True
 
 
-def set_enabled(enabled: bool) -> None:
-    """Turn progress display on or off for this process (`--no-progress`)."""
+def set_enabled(enabled: bool) -> bool:
+    """Turn progress display on or off for this process (`--no-progress`); returns the setting
+    it replaces."""
     global _ENABLED
-    _ENABLED = enabled
+    previous, _ENABLED = _ENABLED, enabled
+    return previous
 
 
 def _duration(seconds: float) -> str:

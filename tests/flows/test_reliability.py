@@ -68,7 +68,9 @@ def token_counts(repo: Path) -> dict[str, int]:
 
 
 def train_metrics(repo: Path) -> dict:
-    return json.loads((repo / "metrics" / "train.json").read_text(encoding="utf-8"))
+    """Every figure of the last training run (metrics/train.json keeps only the headline)."""
+    path = repo / "artifacts" / "model" / "train_summary.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def digests(repo: Path, *outs: str) -> dict[str, str]:
@@ -131,7 +133,7 @@ def test_kill_in_curate_then_rerun_resumes_and_matches(env):
     code, ran, output = run_pipeline(repo, env["api_url"], "train")
 
     assert ran == UP_TO_TRAIN[1:], output[-6000:]  # ingest had finished: not run again
-    metrics = json.loads((repo / "metrics" / "curate.json").read_text(encoding="utf-8"))
+    metrics = json.loads((repo / "data" / "curated" / "stats.json").read_text(encoding="utf-8"))
     assert metrics["files_resumed"] >= done, "curate started over instead of resuming"
     assert curated_ids(repo) == curated_ids(env["baseline"])
     assert token_counts(repo) == token_counts(env["baseline"])
@@ -164,8 +166,7 @@ def test_kill_in_train_then_rerun_resumes_from_checkpoint_and_matches(env):
 
     assert ran == ["train"], output[-6000:]
     resumed, baseline = train_metrics(repo), train_metrics(env["baseline"])
-    summary = json.loads((repo / "artifacts" / "model" / "train_summary.json").read_text())
-    assert summary["resumed_from"], "train started over instead of resuming from its checkpoint"
+    assert resumed["resumed_from"], "train started over instead of resuming from its checkpoint"
     assert resumed["steps"] == baseline["steps"]
     assert resumed["val_loss"] == pytest.approx(baseline["val_loss"], abs=LOSS_TOLERANCE)
 

@@ -138,19 +138,16 @@ def test_deployed_pipeline_runs_and_registers(servers):
     assert sorted(int(v.version) for v in versions) == [1, 2]
     assert client.get_model_version_by_alias(MODEL, "challenger").version == "2"
 
-    # The pipeline's MLflow runs carry every stage's figures, and say what ran.
+    # The pipeline's MLflow runs carry the headline figures and say what ran and what changed.
     pipeline_runs = client.search_runs(
         [experiment.experiment_id],
-        filter_string="attributes.run_name = 'pipeline'",
+        filter_string="tags.`warc2gpt.stage` = 'pipeline'",
         order_by=["attributes.start_time ASC"],
     )
     assert len(pipeline_runs) == 2
     first_run, second_run = pipeline_runs
     assert first_run.data.tags["stages_ran"].split(",") == STAGES
     assert second_run.data.tags["stages_ran"].split(",") == ["train", "evaluate", "register"]
+    assert second_run.info.run_name.endswith("train.steps=24")
     metrics = first_run.data.metrics
-    missing = [
-        s for s in STAGES if s != "ingest" and not any(k.startswith(f"{s}.") for k in metrics)
-    ]
-    assert not missing, f"no metrics for {missing} in the pipeline run: {sorted(metrics)}"
-    assert metrics["evaluate.val_bpb"] > 0 and metrics["train.steps"] == 20
+    assert metrics["val_bpb"] > 0 and metrics["documents_kept"] > 0, sorted(metrics)

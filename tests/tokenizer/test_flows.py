@@ -44,7 +44,9 @@ def test_flows_train_and_tokenize(
         )
     assert trained["documents"] == len(rows) and trained["vocab_size"] == 400
     assert Tokenizer.load(tmp_path / "artifacts/tokenizer").vocab_size == 400
-    assert json.loads((tmp_path / "metrics/tokenize.json").read_text()) == metrics
+    headline = json.loads((tmp_path / "metrics/tokenize.json").read_text())
+    assert headline == {"train_tokens": metrics["train"]["tokens"]}
+    assert json.loads((tmp_path / "data/tokens/stats.json").read_text()) == metrics
     assert metrics["train"]["documents"] + metrics["val"]["documents"] == len(rows)
     assert metrics["inputs"] == 3 and metrics["train"]["shards"] == 3
     written = sum(read_token_shard(p).size for p in (tmp_path / "data/tokens").glob("*.bin"))

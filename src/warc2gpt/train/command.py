@@ -65,13 +65,14 @@ def run(args: argparse.Namespace) -> int:
         level=logging.INFO if master else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.quiet:
-        set_enabled(False)
+    shown = set_enabled(not args.quiet)
     try:
         metrics = stage.run(params)
     except (LoaderError, CheckpointError, FileNotFoundError, FloatingPointError) as exc:
         print(f"warc2gpt train: {exc}", file=sys.stderr)
         return 1
+    finally:
+        set_enabled(shown)
     if master:
         print(stage.summary(metrics))
     return 0
