@@ -45,3 +45,12 @@ def test_empty_corpus_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(TokenizerError, match=r"empty.parquet holds no documents"):
         train_tokenizer(settings)
     assert not (tmp_path / "t").exists()
+
+
+def test_a_corpus_too_small_for_the_vocabulary_is_said_in_the_summary() -> None:
+    from warc2gpt.tokenizer.train import summary
+
+    figures = {"documents": 2, "vocab_size": 257, "merges": 0, "seconds": 0.1}
+    text = summary({**figures, "requested_vocab_size": 4096, "characters": 40})
+    assert "warning: 4096 tokens were asked for" in text and "40 characters" in text
+    assert "warning" not in summary({**figures, "requested_vocab_size": 257, "characters": 40})

@@ -86,7 +86,14 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
 
 
 def summary(metrics: dict[str, Any]) -> str:
-    return (
+    text = (
         f"tokenizer: {metrics['documents']} documents, vocabulary {metrics['vocab_size']} "
         f"({metrics['merges']} merges) in {metrics['seconds']:.1f} s"
     )
+    if metrics["vocab_size"] < metrics["requested_vocab_size"]:
+        text += (
+            f"\n  warning: {metrics['requested_vocab_size']} tokens were asked for; the corpus "
+            f"({metrics['characters']:,} characters) has no more pairs seen at least "
+            "tokenizer.min_frequency times: add text or lower tokenizer.vocab_size"
+        )
+    return text
