@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,8 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.runners import task_runner_for
 from warc2gpt.config import load_params
-from warc2gpt.mapper import Call, OnLost
-from warc2gpt.progress import Progress
+from warc2gpt.mapper import Bar, Call, Calls, Fn, Lost
 from warc2gpt.stages import fan_out, run_stage, stage, summary
 
 TRANSIENT_ERRORS = (OSError, TimeoutError, ConnectionError)
@@ -63,13 +62,7 @@ class PrefectMapper:
     def __init__(self, stage_name: str, workers: int) -> None:
         self.stage_name, self.workers = stage_name, workers
 
-    def map(
-        self,
-        fn: Callable[..., Any],
-        calls: Sequence[Call],
-        progress: Progress | None = None,
-        on_lost: OnLost | None = None,
-    ) -> list[Any]:
+    def map(self, fn: Fn, calls: Calls, progress: Bar = None, on_lost: Lost = None) -> list[Any]:
         # A task whose worker died fails and is retried by Prefect (task retries).
         from warc2gpt import mapper
 

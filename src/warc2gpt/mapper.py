@@ -26,6 +26,11 @@ from warc2gpt.progress import Progress
 Call = tuple[Any, ...]
 # What stands in for the result of a call whose worker process died twice: (call, reason).
 OnLost = Callable[[Call, str], Any]
+# The parts of `map(fn, calls, progress, on_lost)`, named once for every mapper.
+Fn = Callable[..., Any]
+Calls = Sequence[Call]
+Bar = Progress | None
+Lost = OnLost | None
 
 
 class WorkerLost(RuntimeError):
@@ -58,11 +63,7 @@ class Mapper(Protocol):
     workers: int
 
     def map(
-        self,
-        fn: Callable[..., Any],
-        calls: Sequence[Call],
-        progress: Progress | None = None,
-        on_lost: OnLost | None = None,
+        self, fn: Fn, calls: Calls, progress: Bar = None, on_lost: Lost = None
     ) -> list[Any]: ...
 
 
@@ -97,13 +98,7 @@ class LocalMapper:
     def in_process(self) -> bool:
         return self.workers <= 1
 
-    def map(
-        self,
-        fn: Callable[..., Any],
-        calls: Sequence[Call],
-        progress: Progress | None = None,
-        on_lost: OnLost | None = None,
-    ) -> list[Any]:
+    def map(self, fn: Fn, calls: Calls, progress: Bar = None, on_lost: Lost = None) -> list[Any]:
         global _sink
         calls = list(calls)
         previous = _sink
@@ -230,13 +225,7 @@ class ClusterMapper:
     def __init__(self, engine: str, workers: int, address: str = "") -> None:
         self.engine, self.workers, self.address = engine, workers, address
 
-    def map(
-        self,
-        fn: Callable[..., Any],
-        calls: Sequence[Call],
-        progress: Progress | None = None,
-        on_lost: OnLost | None = None,
-    ) -> list[Any]:
+    def map(self, fn: Fn, calls: Calls, progress: Bar = None, on_lost: Lost = None) -> list[Any]:
         # The engine retries tasks whose worker died; `on_lost` has nothing to stand in for.
         session = _dask_session if self.engine == "dask" else _ray_session
         with session(self.workers, self.address) as run_all:
