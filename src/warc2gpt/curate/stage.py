@@ -26,7 +26,7 @@ from warc2gpt.config import CurateSettings, Params, to_dict
 from warc2gpt.curate.chain import StepStats, chain_for
 from warc2gpt.documents import DOCUMENT_SCHEMA, REMOVED_SCHEMA, write_parquet
 from warc2gpt.ingest.warc import NotWarcError, ReadCounts, ReadProblem, iter_pages
-from warc2gpt.mapper import Mapper, WorkerLost, advance
+from warc2gpt.mapper import LocalMapper, Mapper, WorkerLost, advance
 from warc2gpt.progress import Progress
 from warc2gpt.stages import headline
 from warc2gpt.tracking import write_metrics
@@ -273,8 +273,8 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     """
     settings = params.curate
     files = resolve_inputs(settings.input, params.ingest.output)
-    if getattr(mapper, "in_process", False) or getattr(mapper, "kind", "") == "processes":
-        chain_for(settings)  # built once here; forked workers inherit it
+    if isinstance(mapper, LocalMapper):
+        chain_for(settings)  # built once here: threads share it, forked workers inherit it
     started = time.perf_counter()
     total = sum(f.stat().st_size for f in files)
     with Progress("curate", total=total, unit="B") as progress:
