@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from warc2gpt.config import load_params
 from warc2gpt.curate.chain import CurationChain, chain_steps
 from warc2gpt.curate.steps.extract import HTML, Extraction, ExtractSettings
@@ -149,3 +151,20 @@ def test_extraction_runs_out_of_budget_or_passes_plain_text_through():
     wet = Document(id="d", url="u", text="  plain text of a WET record \n")
     assert extraction(wet) is None and wet.text == "plain text of a WET record"
     assert extraction(Document(id="d", url="u", text=" \n ")) == "empty"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"extractor": "resiliparse"}, {"prefilter_language": True}],
+    ids=["trafilatura", "resiliparse", "prefilter"],
+)
+def test_a_page_nested_too_deep_is_removed_before_any_extractor_runs(options) -> None:
+    # 30,000 nested divs: about 30 s in resiliparse, in C where no timer reaches.
+    deep = html_page("https://example.org/deep", ENGLISH, offset=1)
+    deep.body = b"<html><body>" + b"<div>" * 30_000 + deep.body + b"</div>" * 30_000
+    fine = html_page("https://example.org/fine", ENGLISH, offset=2)
+    chain = CurationChain(curate_settings(**options))
+    tally = chain.tally()
+    outcomes = [chain.apply(page, "test.warc.gz", tally) for page in (deep, fine)]
+    assert (outcomes[0].step, outcomes[0].reason) == ("extract", "too_deep")
+    assert outcomes[1].step != "extract" and "river" in outcomes[1].doc.text.lower()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from warc2gpt.curate.steps.extract import HTML, Extraction, extract_resiliparse
+from warc2gpt.curate.steps.extract import HTML, Extraction, extract_resiliparse, nesting_depth
 from warc2gpt.curate.steps.language import LanguageFilter
 
 if TYPE_CHECKING:
@@ -34,7 +34,9 @@ class PrefilterExtraction(Extraction):
     def __call__(self, doc: Document) -> str | None:
         html = doc.cache.get(HTML)
         if html is not None:
-            doc.text = extract_resiliparse(html)
+            limit = self.settings.max_nesting_depth
+            # A page nested too deep goes on, untouched, to the extraction step that removes it.
+            doc.text = extract_resiliparse(html) if nesting_depth(html, limit) <= limit else ""
         return None
 
 
