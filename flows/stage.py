@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.runners import task_runner_for
 from warc2gpt.config import load_params
-from warc2gpt.mapper import Bar, Call, Calls, Fn, Lost
+from warc2gpt.mapper import Bar, Call, Calls, Fn, Lost, reporting_to
 from warc2gpt.stages import fan_out, run_stage, stage, summary
 
 TRANSIENT_ERRORS = (OSError, TimeoutError, ConnectionError)
@@ -63,25 +63,19 @@ class PrefectMapper:
         self.stage_name, self.workers = stage_name, workers
 
     def map(self, fn: Fn, calls: Calls, progress: Bar = None, on_lost: Lost = None) -> list[Any]:
-        # A task whose worker died fails and is retried by Prefect (task retries).
-        from warc2gpt import mapper
-
+        # `on_lost` serves local pools: Prefect itself marks a task whose worker died as failed.
         as_task = _as_task(fn, self.stage_name)
-        previous = mapper._sink
         # Tasks on threads report to the progress here; on processes or a cluster they cannot,
         # and Prefect's own log line per finished task takes its place.
         if progress is not None and not _runs_on_threads():
             progress.discard()
             progress = None
-        mapper._sink = progress.advance if progress is not None else None
-        try:
+        with reporting_to(progress):
             futures = [
                 as_task.with_options(task_run_name=_call_name(fn, call)).submit(*call)
                 for call in calls
             ]
             return [future.result() for future in futures]
-        finally:
-            mapper._sink = previous
 
 
 def _runs_on_threads() -> bool:

@@ -52,6 +52,17 @@ def advance(n: float = 1, **counts: int) -> None:
             _sink(n, **counts)
 
 
+@contextmanager
+def reporting_to(progress: Progress | None) -> Iterator[None]:
+    """Inside the block, `advance` in this process (its threads included) counts to `progress`."""
+    global _sink
+    previous, _sink = _sink, (progress.advance if progress is not None else None)
+    try:
+        yield
+    finally:
+        _sink = previous
+
+
 def _set_channel(channel: Any) -> None:
     global _channel
     _channel = channel
@@ -99,19 +110,14 @@ class LocalMapper:
         return self.workers <= 1
 
     def map(self, fn: Fn, calls: Calls, progress: Bar = None, on_lost: Lost = None) -> list[Any]:
-        global _sink
         calls = list(calls)
-        previous = _sink
-        _sink = progress.advance if progress is not None else None
-        try:
+        with reporting_to(progress):
             if self.in_process or len(calls) <= 1:
                 return [fn(*call) for call in calls]
             if self.kind == "threads":
                 with ThreadPoolExecutor(min(self.workers, len(calls))) as pool:
                     return _gather([pool.submit(fn, *call) for call in calls])
             return self._map_processes(fn, calls, progress, on_lost)
-        finally:
-            _sink = previous
 
     def _map_processes(
         self,
