@@ -78,15 +78,10 @@ class Mapper(Protocol):
     ) -> list[Any]: ...
 
 
-def _gather(futures: list[Future], on_done: Callable[[int], None] | None = None) -> list[Any]:
+def _gather(futures: list[Future]) -> list[Any]:
     """Every future's result in order; the first failure cancels what has not started."""
     try:
-        results = []
-        for future in futures:
-            results.append(future.result())
-            if on_done:
-                on_done(len(results))
-        return results
+        return [future.result() for future in futures]
     except BaseException:
         for future in futures:
             future.cancel()

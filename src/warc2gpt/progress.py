@@ -42,7 +42,7 @@ def _amount(value: float, unit: str) -> str:
 class Progress:
     """`update(n, **postfix)` as work advances; `close()` (or leave the `with`) at the end.
 
-    `total` may be None (no percentage or ETA) and may grow with `add_total`. `initial` is work
+    `total` may be None (no percentage or ETA). `initial` is work
     done before this process started (a resumed run): counted, but not in the rate. `every_n`:
     off a terminal, a line every that many units instead of every `every_s` seconds.
     """
@@ -87,12 +87,6 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def add_total(self, amount: float) -> None:
-        self.total = (self.total or 0) + amount
-        if self._bar is not None:
-            self._bar.total = self.total
-            self._bar.refresh()
 
     def update(self, n: float = 1, **postfix: Any) -> None:
         self.count += n

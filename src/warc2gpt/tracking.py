@@ -108,19 +108,6 @@ def log_metrics_safely(
         log.warning("MLflow logging for stage %s failed: %s", stage, exc)
 
 
-def log_stage_metrics(
-    stage: str,
-    settings: TrackingSettings,
-    params: Mapping[str, Any],
-    metrics: Mapping[str, Any],
-    artifacts: list[str | Path] = (),
-) -> None:
-    """One-shot: a stage run with its params, numeric metrics and artifact files."""
-    with stage_run(stage, settings, params) as mlflow:
-        if mlflow is not None:
-            log_metrics_safely(mlflow, stage, metrics, artifacts)
-
-
 def write_metrics(path: str | Path, metrics: Mapping[str, Any]) -> None:
     """Write a metrics JSON atomically (DVC `metrics:` reads it)."""
     path = Path(path)
