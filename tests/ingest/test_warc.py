@@ -89,8 +89,8 @@ def test_corrupt_member_skipped_and_rest_of_file_read(tmp_path):
     path = tmp_path / "corrupt.warc.gz"
     path.write_bytes(data)
     problems = []
-    urls = [p.url for p in iter_pages(path, problems)]
-    assert urls == [
+    pages = list(iter_pages(path, problems))
+    assert [p.url for p in pages] == [
         "https://example.org/0",
         "https://example.org/1",
         "https://example.org/3",
@@ -99,6 +99,28 @@ def test_corrupt_member_skipped_and_rest_of_file_read(tmp_path):
     assert len(problems) == 1
     assert problems[0].offset == len(members[0]) + len(members[1])
     assert str(path) in str(problems[0])
+    # pages after the broken member keep offsets counted from the file's start
+    starts = [sum(len(m) for m in members[:i]) for i in range(5)]
+    assert [p.offset for p in pages] == [starts[0], starts[1], starts[3], starts[4]]
+
+
+@pytest.mark.parametrize("layout", ["members", "one-stream", "plain"])
+def test_reading_resumes_after_a_handled_page(tmp_path, layout):
+    records = _records(6)
+    members = [gzip.compress(r) for r in records]
+    data = {
+        "members": b"".join(members),
+        "one-stream": gzip.compress(b"".join(records)),
+        "plain": b"".join(records),
+    }[layout]
+    path = tmp_path / ("f.warc" if layout == "plain" else "f.warc.gz")
+    path.write_bytes(data)
+    pages, _, _ = _read(path)
+    resumed, problems, counts = _read(path, after=pages[2].offset)
+    assert [p.url for p in resumed] == [p.url for p in pages[3:]]
+    assert [p.offset for p in resumed] == [p.offset for p in pages[3:]]
+    assert [p.body for p in resumed] == [p.body for p in pages[3:]]
+    assert counts.records == 3 and not problems  # what came before is not counted again
 
 
 def test_not_a_warc_file_names_it(tmp_path, shared_data):

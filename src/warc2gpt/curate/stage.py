@@ -4,7 +4,9 @@ Per input file: read pages -> URL filter -> main-text extraction -> language ID 
 repetition -> Gopher quality -> C4 -> FineWeb quality -> PII scrub. Kept documents go to
 `<output>/<name>.parquet`, removed ones with their reason to `<output>/removed/<name>.parquet`,
 the file's step counts to `<output>/stats/<name>.json`, written last: a file whose stats exist is
-done, so a killed run resumes where it stopped and never writes a document twice.
+done. Documents are written as the file is read, in parts with a checkpoint after each
+(curate/shards.py), so memory stays flat and a killed run resumes inside the file it was on,
+never writing a document twice.
 
 A file that cannot be read is listed in the metrics (`files_failed`) while the others go on; the
 run then fails with one error only if some input was not a WARC/WET/ARC file at all.
@@ -16,15 +18,17 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from warc2gpt.config import CurateSettings, Params, to_dict
 from warc2gpt.curate.chain import StepStats, chain_for
-from warc2gpt.documents import DOCUMENT_SCHEMA, REMOVED_SCHEMA, write_parquet
+from warc2gpt.curate.shards import FileShards, paths_for, stale_partials
 from warc2gpt.ingest.warc import NotWarcError, ReadCounts, ReadProblem, iter_pages
 from warc2gpt.mapper import LocalMapper, Mapper, WorkerLost, advance
 from warc2gpt.progress import Progress
@@ -34,7 +38,9 @@ from warc2gpt.tracking import write_metrics
 WARC_SUFFIXES = (".gz", ".warc", ".wet", ".arc")
 DEFAULT_INPUT_PATTERNS = ("*.warc.gz", "*.warc", "*.wet.gz", "*.warc.wet.gz")
 # Printed by `warc2gpt curate` as one line (and a non-zero exit) instead of a traceback.
-USER_ERRORS = (NotWarcError,)
+USER_ERRORS = (NotWarcError, FileNotFoundError)
+# Read problems listed by name, per file and per run; beyond these they are only counted.
+MAX_EXAMPLES = 50
 
 
 def output_name(path: str | Path) -> str:
@@ -71,18 +77,16 @@ def resolve_inputs(patterns: Iterable[str], default_dir: str) -> list[Path]:
     return files
 
 
-def paths_for(output: str | Path, name: str) -> tuple[Path, Path, Path]:
-    """(kept shard, removed shard, stats marker) of one input file."""
-    out = Path(output)
-    return (
-        out / f"{name}.parquet",
-        out / "removed" / f"{name}.parquet",
-        out / "stats" / f"{name}.json",
-    )
-
-
 # Settings that only change how the work is spread, not what it produces.
-_NOT_IN_FINGERPRINT = ("input", "output", "metrics", "workers", "runner", "cluster_address")
+_NOT_IN_FINGERPRINT = (
+    "input",
+    "output",
+    "metrics",
+    "workers",
+    "runner",
+    "cluster_address",
+    "flush_docs",
+)
 
 
 def work_fingerprint(path: Path, settings: CurateSettings) -> str:
@@ -98,7 +102,7 @@ def work_fingerprint(path: Path, settings: CurateSettings) -> str:
 
 
 def stale_outputs(output: str | Path, names: Iterable[str]) -> list[Path]:
-    """Shards of input files that are no longer among the inputs."""
+    """Shards (and unfinished parts) of input files that are no longer among the inputs."""
     keep = set(names)
     stale = []
     for stats_path in sorted((Path(output) / "stats").glob("*.json")):
@@ -106,18 +110,20 @@ def stale_outputs(output: str | Path, names: Iterable[str]) -> list[Path]:
             stale += [
                 p for p in (*paths_for(output, stats_path.stem)[:2], stats_path) if p.exists()
             ]
-    return stale
+    return stale + stale_partials(output, keep)
 
 
 def curate_file(path: str | Path, settings: CurateSettings, force: bool = False) -> dict[str, Any]:
     """Curate one WARC/WET file into its shards; returns the file's stats (also on disk).
 
     A file already done with the same input and settings (its stats marker holds the same
-    fingerprint) is skipped. Progress goes to the enclosing map as input bytes and documents.
+    fingerprint) is skipped; one interrupted after a checkpoint goes on from there. Documents
+    are written every `settings.flush_docs`, so memory does not grow with the file. Progress
+    goes to the enclosing map as input bytes and documents.
     """
     path = Path(path)
     name = output_name(path)
-    kept_path, removed_path, stats_path = paths_for(settings.output, name)
+    kept_path, _, stats_path = paths_for(settings.output, name)
     fingerprint = work_fingerprint(path, settings)
     if stats_path.exists() and kept_path.exists() and not force:
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
@@ -126,48 +132,113 @@ def curate_file(path: str | Path, settings: CurateSettings, force: bool = False)
             advance(path.stat().st_size, docs=stats["pages"])
             return stats
 
+    shards = FileShards(settings.output, name, fingerprint, settings.flush_docs)
+    if force:
+        shards.discard()
+    state = FileState.load(shards.resume())
     chain = chain_for(settings)
     tally = chain.tally()
+    for step_name, saved in state.steps.items():
+        tally[step_name].merge(saved)
+    size = path.stat().st_size
     problems: list[ReadProblem] = []
-    counts = ReadCounts()
-    kept: list[dict[str, Any]] = []
-    removed: list[dict[str, Any]] = []
     started = time.perf_counter()
     source = str(path)
-    position = 0
+    position = min(max(state.after, 0), size)
+    advance(position, docs=state.kept + state.removed)
     try:
-        for page in iter_pages(path, problems, settings.max_record_bytes, counts):
+        for page in iter_pages(
+            path, problems, settings.max_record_bytes, state.counts, state.after
+        ):
             outcome = chain.apply(page, source, tally)
+            row = outcome.doc.row()
             if outcome.step:
-                row = outcome.doc.row()
                 row["filter_reason"] = f"{outcome.step}:{outcome.reason}"
-                removed.append(row)
+                state.removed += 1
             else:
-                kept.append(outcome.doc.row())
-            advance(max(page.offset - position, 0), docs=1)
-            position = max(position, page.offset)
+                state.kept += 1
+                state.pii_replacements += row["pii_replacements"]
+            shards.add(row, removed=bool(outcome.step))
+            state.after = page.offset
+            if shards.full:
+                state.take(problems)
+                shards.flush(state.saved(tally, time.perf_counter() - started))
+            advance(max(min(page.offset, size) - position, 0), docs=1)
+            position = max(position, min(page.offset, size))
     except Exception as exc:  # one unreadable file must not stop the others
-        advance(max(path.stat().st_size - position, 0) if path.exists() else 0)
+        advance(max(size - position, 0) if path.exists() else 0)
         return failed_file(source, exc)
-    advance(max(path.stat().st_size - position, 0))
-
-    write_parquet(kept_path, kept, DOCUMENT_SCHEMA)
-    write_parquet(removed_path, removed, REMOVED_SCHEMA)
+    advance(max(size - position, 0))
+    state.take(problems)
+    shards.finish()
     stats = {
         "file": source,
         "fingerprint": fingerprint,
-        "pages": len(kept) + len(removed),
-        "kept": len(kept),
-        "removed": len(removed),
-        "pii_replacements": sum(r["pii_replacements"] for r in kept),
-        "records": counts.records,
-        "skipped_records": dict(sorted(counts.skipped.items())),
-        "read_problems": [str(p) for p in problems],
-        "seconds": round(time.perf_counter() - started, 4),
+        "pages": state.kept + state.removed,
+        "kept": state.kept,
+        "removed": state.removed,
+        "pii_replacements": state.pii_replacements,
+        "records": state.counts.records,
+        "skipped_records": dict(sorted(state.counts.skipped.items())),
+        "read_problems": state.problems,
+        "read_problem_examples": state.examples,
+        "seconds": round(state.seconds + time.perf_counter() - started, 4),
         "steps": {n: s.to_dict() for n, s in tally.items()},
     }
+    if state.resumed_docs:
+        stats["resumed_docs"] = state.resumed_docs
     write_metrics(stats_path, stats)
     return stats
+
+
+@dataclass
+class FileState:
+    """What reading one file has produced so far: saved at each checkpoint, loaded on resume."""
+
+    after: int = -1  # offset of the last page handled
+    kept: int = 0
+    removed: int = 0
+    pii_replacements: int = 0
+    problems: int = 0
+    examples: list[str] = field(default_factory=list)
+    counts: ReadCounts = field(default_factory=ReadCounts)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+    resumed_docs: int = 0
+
+    @classmethod
+    def load(cls, saved: dict[str, Any] | None) -> FileState:
+        if not saved:
+            return cls()
+        counts = ReadCounts(
+            saved["records"], saved["read_pages"], Counter(saved["skipped_records"])
+        )
+        return cls(
+            saved["after"], saved["kept"], saved["removed"], saved["pii_replacements"],
+            saved["read_problems"], saved["read_problem_examples"], counts, saved["steps"],
+            saved["seconds"], saved["kept"] + saved["removed"],
+        )  # fmt: skip
+
+    def take(self, problems: list[ReadProblem]) -> None:
+        """Count the reader's new problems, keeping the first few as examples."""
+        self.problems += len(problems)
+        self.examples += [str(p) for p in problems[: max(MAX_EXAMPLES - len(self.examples), 0)]]
+        problems.clear()
+
+    def saved(self, tally: dict[str, StepStats], seconds: float) -> dict[str, Any]:
+        return {
+            "after": self.after,
+            "kept": self.kept,
+            "removed": self.removed,
+            "pii_replacements": self.pii_replacements,
+            "read_problems": self.problems,
+            "read_problem_examples": self.examples,
+            "records": self.counts.records,
+            "read_pages": self.counts.pages,
+            "skipped_records": dict(self.counts.skipped),
+            "steps": {n: s.to_dict() for n, s in tally.items()},
+            "seconds": self.seconds + seconds,
+        }
 
 
 def _lost_file(call: tuple, reason: str) -> dict[str, Any]:
@@ -189,7 +260,8 @@ def failed_file(source: str, exc: Exception) -> dict[str, Any]:
         "removed": 0,
         "records": 0,
         "skipped_records": {},
-        "read_problems": [],
+        "read_problems": 0,
+        "read_problem_examples": [],
         "steps": {},
     }
 
@@ -207,7 +279,7 @@ def summarize(
         for name, step in stats["steps"].items():
             steps.setdefault(name, StepStats()).merge(step)
     pages = sum(s["pages"] for s in file_stats)
-    problems = [p for s in file_stats for p in s["read_problems"]]
+    examples = [p for s in file_stats for p in s["read_problem_examples"]]
     skipped: Counter = Counter()
     for stats in file_stats:
         skipped.update(stats.get("skipped_records", {}))
@@ -225,8 +297,8 @@ def summarize(
         "kept": sum(s["kept"] for s in file_stats),
         "removed": sum(s["removed"] for s in file_stats),
         "pii_replacements": sum(s.get("pii_replacements", 0) for s in file_stats),
-        "read_problems": len(problems),
-        "read_problem_examples": problems[:50],
+        "read_problems": sum(s["read_problems"] for s in file_stats),
+        "read_problem_examples": examples[:MAX_EXAMPLES],
         "wall_seconds": round(wall_seconds, 3),
         "workers": workers,
         "docs_per_second": round(pages / wall_seconds, 2) if wall_seconds > 0 else 0.0,
@@ -284,7 +356,7 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     failed = metrics["files_failed"]
     stale = [] if failed else stale_outputs(settings.output, [output_name(f) for f in files])
     for path in stale:
-        path.unlink(missing_ok=True)
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     metrics["pruned"] = [str(p) for p in stale]
     details = Path(settings.output) / "stats.json"
     write_metrics(details, metrics)

@@ -187,13 +187,15 @@ def _spool_gzip(path: Path, out: IO[bytes]) -> str:
     return ""
 
 
-def _plain_records(fh: IO[bytes], report: Callable[[int, str], None]) -> Iterator[int]:
-    """Offsets of the records of an uncompressed WARC whose Content-Length fits.
+def _plain_records(
+    fh: IO[bytes], report: Callable[[int, str], None], start: int = 0
+) -> Iterator[int]:
+    """Offsets of the records of an uncompressed WARC whose Content-Length fits, from `start`.
 
     A record whose length does not end at the next record (or the end of the file), or whose
     header is corrupt, is reported and reading goes on at the next `WARC/1.x` line.
     """
-    pos: int | None = 0
+    pos: int | None = start
     while pos is not None:
         fh.seek(pos)
         line = fh.readline(65536)
@@ -237,12 +239,19 @@ def iter_pages(
     problems: list[ReadProblem],
     max_record_bytes: int = 10_000_000,
     counts: ReadCounts | None = None,
+    after: int = -1,
 ) -> Iterator[Page]:
     """Yield the pages of one WARC/WET/ARC file; unreadable parts are appended to `problems`,
-    and what every record became is added to `counts`."""
+    and what every record became is added to `counts`.
+
+    `after`, the offset of a page already handled (by an earlier, interrupted run), resumes
+    there: reading starts at that record, which and everything before it is neither yielded
+    nor counted.
+    """
     path = Path(path)
     counts = counts if counts is not None else ReadCounts()
     compressed, arc = _check_format(path)
+    start = max(after, 0)
 
     def report(offset: int, message: str) -> None:
         counts.records += 1
@@ -259,12 +268,14 @@ def iter_pages(
         return None
 
     if arc or (compressed and not _one_gzip_stream(path)):  # warcio reads ARC as it is
-        yield from _member_pages(path, arc, report, outcome)
+        yield from _member_pages(path, arc, report, outcome, start, skip_first=after >= 0)
         return
     with tempfile.TemporaryFile() if compressed else open(path, "rb") as fh:
         if compressed:
             error = _spool_gzip(path, fh)
-        for offset in _plain_records(fh, report):
+        for offset in _plain_records(fh, report, start):
+            if offset <= after:
+                continue
             fh.seek(offset)
             try:
                 record = next(iter(_archive_iterator(fh, arc=False)))
@@ -282,20 +293,27 @@ def _first_line(exc: BaseException) -> str:
     return lines[0].strip()[:160] if lines else type(exc).__name__
 
 
-def _member_pages(path: Path, arc: bool, report, outcome) -> Iterator[Page]:
-    """The pages of a file compressed one gzip member per record; a broken member is reported
-    and reading resumes at the next member."""
+def _member_pages(
+    path: Path, arc: bool, report, outcome, first: int = 0, skip_first: bool = False
+) -> Iterator[Page]:
+    """The pages of a file compressed one gzip member per record, from the member at `first`
+    (itself passed over with `skip_first`); a broken member is reported and reading resumes at
+    the next member."""
     with open(path, "rb") as fh:
-        start: int | None = 0
+        start: int | None = first
         while start is not None:
             fh.seek(start)
             iterator = _archive_iterator(fh, arc)
             last_good: int | None = None
             try:
                 for record in iterator:
-                    # the offset is only known once the record was read (warcio reads to its end)
-                    page = outcome(record, lambda s=start, it=iterator: s + it.get_record_offset())
-                    last_good = start + iterator.get_record_offset()
+                    if skip_first:
+                        skip_first = False
+                        continue
+                    # Offsets count from the file's start; warcio knows one only once the record
+                    # was read to its end, so it is asked for after the body was taken.
+                    page = outcome(record, iterator.get_record_offset)
+                    last_good = iterator.get_record_offset()
                     if page is not None:
                         yield page
                 return
