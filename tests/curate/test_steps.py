@@ -38,7 +38,7 @@ def test_curate_keys_and_their_errors_are_unchanged():
     settings = CurateSettings()
     assert (settings.extractor, settings.prefilter_language, settings.extraction_timeout) == (
         "trafilatura",
-        False,
+        True,
         0.1,
     )
     assert settings.url_filter == UrlFilterSettings() and settings.language == LanguageSettings()
