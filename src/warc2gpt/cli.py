@@ -25,6 +25,7 @@ from warc2gpt.config import ConfigError, Params, load_params
 COMMAND_MODULES = [
     "warc2gpt.ingest.command",
     "warc2gpt.curate.command",
+    "warc2gpt.curate.blocklist_command",
     "warc2gpt.dedup.command",
     "warc2gpt.tokenizer.command",
     "warc2gpt.train.command",
