@@ -267,3 +267,43 @@ def test_shards_of_inputs_no_longer_given_are_pruned(sample_dir, tmp_path):
     assert sorted(p.name for p in (out / "removed").glob("*.parquet")) == [
         "sample-crawl-00000.parquet"
     ]
+
+
+def test_the_url_blocklist_in_use_is_in_the_metrics_and_the_summary(sample_run):
+    from warc2gpt.curate.stage import summary
+
+    _, metrics = sample_run
+    lists = metrics["url_blocklist"]
+    text = summary(metrics)
+    if lists["real"]:  # FineWeb's list was found (always so where ../shared/data is)
+        assert lists["blocklist"] == "fineweb" and lists["domains"] > 4_000_000
+        assert f"URL blocklist: fineweb, {lists['domains']:,} domains" in text
+    else:
+        assert lists["warning"] and f"WARNING: {lists['warning']}" in text
+
+
+def test_files_are_redone_when_the_url_blocklist_found_changes(sample_dir, monkeypatch):
+    from warc2gpt.curate import stage
+
+    settings = params_for(Path("/tmp"), []).curate
+    path = sorted(sample_dir.glob("*.warc.gz"))[0]
+    before = stage.work_fingerprint(path, settings)
+    report = stage.blocklist_report(settings)
+    moved = {**report, "source": "/elsewhere"}  # the same list from another folder
+    monkeypatch.setattr(stage, "blocklist_report", lambda s: moved)
+    assert stage.work_fingerprint(path, settings) == before
+    grown = {**report, "domains": report["domains"] + 1}
+    monkeypatch.setattr(stage, "blocklist_report", lambda s: grown)
+    assert stage.work_fingerprint(path, settings) != before
+
+
+def test_the_language_prefilter_can_be_turned_off_from_the_command(tmp_path, sample_dir):
+    out = tmp_path / "curated"
+    code = cli_main(
+        ["curate", "--input", str(sorted(sample_dir.glob("*.warc.gz"))[0]), "--output", str(out),
+         "--no-prefilter-language", "--set", "tracking.enabled=false", "--set",
+         "curate.extraction_timeout=60"]
+    )  # fmt: skip
+    assert code in (0, None)
+    reasons = json.loads((out / "stats.json").read_text())["steps"]["language"]["reasons"]
+    assert reasons and not any(r.startswith("prefilter_") for r in reasons)

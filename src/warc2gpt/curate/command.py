@@ -4,6 +4,8 @@ WARC/WET files -> main text -> URL, language and quality filters -> PII scrub ->
 one per input file (FineWeb's recipe by default).
 """
 
+import argparse
+
 from warc2gpt.cli import inputs_option, option, output_option, stage_command, workers_option
 
 register = stage_command(
@@ -17,9 +19,9 @@ register = stage_command(
         option(
             "--prefilter-language",
             "prefilter_language",
-            action="store_true",
+            action=argparse.BooleanOptionalAction,
             default=None,
-            help="cheap extraction + language ID before trafilatura",
+            help="cheap extraction + language ID before trafilatura (on by default)",
         ),
     ],
 )

@@ -29,6 +29,7 @@ from typing import Any
 from warc2gpt.config import CurateSettings, Params, to_dict
 from warc2gpt.curate.chain import StepStats, chain_for
 from warc2gpt.curate.shards import FileShards, paths_for, stale_partials
+from warc2gpt.curate.steps.url_filter import blocklist_report
 from warc2gpt.ingest.warc import NotWarcError, ReadCounts, ReadProblem, iter_pages
 from warc2gpt.mapper import LocalMapper, Mapper, WorkerLost, advance
 from warc2gpt.progress import Progress
@@ -89,15 +90,21 @@ _NOT_IN_FINGERPRINT = (
 )
 
 
+LIST_IDENTITY = ("blocklist", "domains", "urls")
+
+
 def work_fingerprint(path: Path, settings: CurateSettings) -> str:
     """What a file's shards were made from: the input file's identity and the chain's settings.
 
-    A finished file is only skipped when this matches, so a run with other thresholds (or a
-    changed input) redoes the file instead of keeping shards made the old way.
+    A finished file is only skipped when this matches, so a run with other thresholds, another
+    URL blocklist (or a changed input) redoes the file instead of keeping shards made the old
+    way.
     """
     stat = path.stat()
     chain = {k: v for k, v in to_dict(settings).items() if k not in _NOT_IN_FINGERPRINT}
-    text = json.dumps([path.name, stat.st_size, chain], sort_keys=True, default=str)
+    # The lists the URL filter found, not where: the same list from another folder is the same.
+    lists = {k: v for k, v in blocklist_report(settings).items() if k in LIST_IDENTITY}
+    text = json.dumps([path.name, stat.st_size, chain, lists], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -327,6 +334,15 @@ def summary(metrics: dict[str, Any]) -> str:
         f"{metrics['pii_replacements']} PII replacements, "
         f"{metrics['docs_per_second']:.1f} docs/s with {metrics['workers']} worker(s)"
     )
+    if lists := metrics.get("url_blocklist"):
+        if lists["warning"]:
+            lines.append(f"  WARNING: {lists['warning']}")
+        else:
+            where = f" from {lists['source']}" if lists["source"] else ""
+            lines.append(
+                f"  URL blocklist: {lists['blocklist']}, {lists['domains']:,} domains, "
+                f"{lists['urls']:,} URLs{where}"
+            )
     for failure in failed[:10]:
         lines.append(f"  failed file: {failure['reason']}")
     for problem in metrics["read_problem_examples"][:10]:
@@ -353,6 +369,7 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
         calls = [(str(f), settings) for f in files]
         file_stats = mapper.map(curate_file, calls, progress, on_lost=_lost_file)
     metrics = summarize(file_stats, time.perf_counter() - started, settings.workers)
+    metrics["url_blocklist"] = blocklist_report(settings)
     failed = metrics["files_failed"]
     stale = [] if failed else stale_outputs(settings.output, [output_name(f) for f in files])
     for path in stale:
