@@ -6,7 +6,6 @@ language_score` plus stage-specific columns; removed documents add `filter_reaso
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from warc2gpt.atomic import atomic_path, atomic_write  # noqa: F401 - atomic_path re-exported
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -51,23 +52,12 @@ class Document:
         return {name: getattr(self, name) for name in DOCUMENT_SCHEMA.names}
 
 
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling name whose rename onto `path` completes a write."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def write_parquet(path: str | Path, rows: Iterable[dict[str, Any]], schema: pa.Schema) -> int:
     """Write rows to `path` atomically (temporary file + rename); returns the row count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
     rows = list(rows)
     table = pa.Table.from_pylist(rows, schema=schema)
-    try:
+    with atomic_write(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return len(rows)
 
 

@@ -7,7 +7,6 @@ needs a server; `MLFLOW_TRACKING_URI` or `tracking.tracking_uri` point it at one
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from warc2gpt.atomic import write_json
 from warc2gpt.config import TrackingSettings, flatten
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,4 @@ def log_metrics_safely(
 
 def write_metrics(path: str | Path, metrics: Mapping[str, Any]) -> None:
     """Write a metrics JSON atomically (DVC `metrics:` reads it)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, dict(metrics))
