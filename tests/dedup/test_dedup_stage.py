@@ -15,7 +15,8 @@ from dedup_corpus import edit_words, make_documents, write_shard
 
 from warc2gpt.cli import main
 from warc2gpt.config import load_params
-from warc2gpt.dedup import plan
+from warc2gpt.dedup import plan, stage
+from warc2gpt.dedup.filter import filter_shard
 from warc2gpt.dedup.plan import prepare
 from warc2gpt.dedup.signatures import shard_signatures
 from warc2gpt.stages import run_local
@@ -153,14 +154,12 @@ def test_resumes_after_an_interruption(corpus: Corpus, tmp_path: Path):
     expected = kept_ids(corpus.root)
     work = corpus.root / "work"
     # Undo the later steps as if the run had died during them.
-    (work / "filtered" / "00001.json").unlink()
-    (corpus.root / "dedup" / "part-1.parquet").unlink()
     (work / "clusters.json").unlink()
     next((work / "edges").glob("band003_*.npz")).unlink()
     again = run_local("dedup", params_for(corpus.root))
     assert kept_ids(corpus.root) == expected
-    steps = 3 + 3 + 1 + 3  # signatures, key ranges, clusters, filter
-    assert again["resumed_steps"] == steps - 3  # redone: one bucket, clusters, shard 1's filter
+    # Redone: one key range, the clusters and the filter (it builds a new output folder).
+    assert again["resumed_steps"] == 3 + 2
     assert again["removed"] == reference["removed"]
     # A run killed after some signatures resumes from them with the same result.
     params = params_for(
@@ -169,6 +168,85 @@ def test_resumes_after_an_interruption(corpus: Corpus, tmp_path: Path):
     shard_signatures(prepare(params.dedup), 0)
     partial = run_local("dedup", params)
     assert partial["removed"] == reference["removed"] and partial["resumed_steps"] == 1
+
+
+def test_a_filter_call_repeated_within_a_run_is_not_redone(corpus: Corpus, monkeypatch):
+    calls = []
+
+    def twice(plan, shard):  # as after a lost worker: the call runs again
+        calls.append(filter_shard(plan, shard)["resumed"])
+        calls.append(filter_shard(plan, shard)["resumed"])
+        return {**filter_shard(plan, shard), "resumed": False}
+
+    monkeypatch.setattr(stage, "filter_shard", twice)
+    run_local("dedup", params_for(corpus.root))
+    assert calls == [False, True] * 3
+    assert set(kept_ids(corpus.root)) == corpus.originals | {corpus.overlapping}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def fail_after_one_shard(monkeypatch) -> list[dict]:
+    """Make the filter step fail once it has written one shard of the new output."""
+    written: list[dict] = []
+
+    def filter_then_fail(plan, shard):
+        if written:
+            raise OSError("No space left on device")
+        written.append(filter_shard(plan, shard))
+        return written[-1]
+
+    monkeypatch.setattr(stage, "filter_shard", filter_then_fail)
+    return written
+
+
+def test_a_failed_run_leaves_the_previous_output_whole(corpus: Corpus, monkeypatch):
+    root = corpus.root
+    run_local("dedup", params_for(root))
+    outputs = {**snapshot(root / "dedup"), **snapshot(root / "metrics")}
+    expected = kept_ids(root)
+    # The next run has other inputs, and fails after writing part of its output.
+    (root / "curated" / "part-0.parquet").unlink()
+    written = fail_after_one_shard(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        run_local("dedup", params_for(root))
+    assert len(written) == 1
+    assert {**snapshot(root / "dedup"), **snapshot(root / "metrics")} == outputs
+    assert kept_ids(root) == expected
+    assert set(removed_reasons(root)) == corpus.exact | corpus.near
+    assert sorted(p.name for p in root.iterdir()) == ["curated", "dedup", "metrics", "work"]
+
+
+def test_stale_shards_are_pruned_after_a_successful_run_and_reported(corpus: Corpus, monkeypatch):
+    root = corpus.root
+    run_local("dedup", params_for(root))
+    own_file = root / "dedup" / "README.txt"  # not written by dedup: kept
+    own_file.write_text("notes")
+    (root / "curated" / "part-0.parquet").unlink()
+    fail_after_one_shard(monkeypatch)
+    with pytest.raises(OSError):
+        run_local("dedup", params_for(root))
+    assert (root / "dedup" / "part-0.parquet").is_file()  # a failed run prunes nothing
+    monkeypatch.undo()
+    metrics = run_local("dedup", params_for(root))
+    assert metrics["pruned"] == ["part-0.parquet", "removed/part-0.parquet"]
+    assert sorted(p.name for p in (root / "dedup").glob("*.parquet")) == [
+        "part-1.parquet",
+        "part-2.parquet",
+    ]
+    assert not (root / "dedup" / "removed" / "part-0.parquet").exists()
+    assert own_file.read_text() == "notes"
+    details = json.loads((root / "dedup" / "stats.json").read_text())
+    assert details["pruned"] == metrics["pruned"]
+    assert "pruned                2 stale files: part-0.parquet, removed/part-0.parquet" in (
+        stage.summary(metrics)
+    )
 
 
 def test_work_files_of_another_normalisation_are_not_reused(corpus: Corpus, monkeypatch):
@@ -205,8 +283,15 @@ def test_stale_outputs_are_pruned(corpus: Corpus):
     stale = corpus.root / "dedup" / "gone.parquet"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
-    run_local("dedup", params_for(corpus.root))
+    metrics = run_local("dedup", params_for(corpus.root))
     assert not stale.exists()
+    assert metrics["pruned"] == ["gone.parquet"]
+
+
+def test_inputs_inside_the_output_folder_are_refused(corpus: Corpus):
+    params = params_for(corpus.root, f"dedup.output={corpus.root}")
+    with pytest.raises(ValueError, match="lies inside dedup.output"):
+        run_local("dedup", params)
 
 
 def test_missing_input_fails_clearly(tmp_path: Path):

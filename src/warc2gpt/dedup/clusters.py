@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from warc2gpt.atomic import write_json
 from warc2gpt.dedup.minhash import estimated_jaccard, mix64
-from warc2gpt.dedup.plan import EXACT, DedupPlan, atomic_json, atomic_save, split_ids
+from warc2gpt.dedup.plan import EXACT, DedupPlan, atomic_save, split_ids
 
 EXACT_DUPLICATE, NEAR_DUPLICATE = 0, 1
 REASONS = {EXACT_DUPLICATE: "exact_duplicate", NEAR_DUPLICATE: "near_duplicate"}
@@ -113,7 +114,7 @@ def cluster_duplicates(plan: DedupPlan) -> dict[str, Any]:
         "samples": _sample_pairs(plan, removed, keepers, reasons),
         "seconds": time.perf_counter() - started,
     }
-    atomic_json(plan.clusters_path, summary)
+    write_json(plan.clusters_path, summary)
     summary["resumed"] = False
     return summary
 

@@ -1,5 +1,7 @@
 """Step 4, one task per shard: copy the shard without the documents the clustering removed
-(streamed batch by batch), and put the removed ones, with their reason, next to it."""
+(streamed batch by batch), and put the removed ones, with their reason, next to it. Both go to
+the run's staging folder (`DedupPlan.staging`), which the stage swaps in once every shard is
+done."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from warc2gpt.atomic import atomic_path, write_json
 from warc2gpt.dedup.clusters import REASONS
-from warc2gpt.dedup.plan import DedupPlan, atomic_json, split_ids
+from warc2gpt.dedup.plan import DedupPlan, split_ids
 from warc2gpt.mapper import advance
 
 TEXT_HEAD_CHARS = 160
@@ -28,7 +31,7 @@ class _AtomicParquet:
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self.tmp = atomic_path(path)
         self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
 
     def write(self, table: pa.Table | pa.RecordBatch) -> None:
@@ -52,12 +55,12 @@ def sample_gids(plan: DedupPlan) -> set[int]:
 
 
 def filter_shard(plan: DedupPlan, shard: int) -> dict[str, Any]:
-    """Write `<output>/<name>.parquet` (and `removed/<name>.parquet`); done when its stats and
-    outputs exist (DVC deletes a stage's outputs before it reruns the stage)."""
+    """Write `<name>.parquet` (and `removed/<name>.parquet`) into the staging folder; done when
+    its stats and staged files exist (a call repeated within a run, after a lost worker)."""
     stats_path = plan.filter_stats_path(shard)
-    outputs = [plan.output_path(shard)]
+    outputs = [plan.staged_output_path(shard)]
     if plan.settings.write_removed:
-        outputs.append(plan.removed_output_path(shard))
+        outputs.append(plan.staged_removed_path(shard))
     if stats_path.exists() and all(path.exists() for path in outputs):
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
         stats["resumed"] = True
@@ -80,7 +83,7 @@ def filter_shard(plan: DedupPlan, shard: int) -> dict[str, Any]:
 
     source = pq.ParquetFile(plan.inputs[shard])
     schema = source.schema_arrow
-    kept = _AtomicParquet(plan.output_path(shard), schema)
+    kept = _AtomicParquet(plan.staged_output_path(shard), schema)
     dropped = None
     if plan.settings.write_removed:
         removed_schema = (
@@ -88,7 +91,7 @@ def filter_shard(plan: DedupPlan, shard: int) -> dict[str, Any]:
             if "filter_reason" in schema.names
             else schema.append(pa.field("filter_reason", pa.string()))
         )
-        dropped = _AtomicParquet(plan.removed_output_path(shard), removed_schema)
+        dropped = _AtomicParquet(plan.staged_removed_path(shard), removed_schema)
     counts = {"docs_in": 0, "kept": 0, **{name: 0 for name in REASONS.values()}}
     samples: dict[str, dict[str, str]] = {}
     try:
@@ -135,6 +138,6 @@ def filter_shard(plan: DedupPlan, shard: int) -> dict[str, Any]:
         "samples": samples,
         "seconds": time.perf_counter() - started,
     }
-    atomic_json(stats_path, stats)
+    write_json(stats_path, stats)
     stats["resumed"] = False
     return stats

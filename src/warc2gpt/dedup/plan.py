@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from warc2gpt.atomic import atomic_write, staging_path, write_json
 from warc2gpt.config import DedupSettings
 from warc2gpt.dedup.minhash import NORMALISATION
 
@@ -53,21 +53,8 @@ def resolve_inputs(patterns: Iterable[str]) -> list[Path]:
 
 def atomic_save(path: Path, **arrays: np.ndarray) -> None:
     """np.savez to a temporary name, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 @dataclass(frozen=True)
@@ -83,11 +70,20 @@ class DedupPlan:
     def work(self) -> Path:
         return Path(self.work_dir)
 
+    @property
+    def staging(self) -> Path:
+        """Where this run builds the output folder; swapped in once every step is done."""
+        return staging_path(self.output)
+
     def output_path(self, shard: int) -> Path:
+        """Where the shard's kept documents are once the run has finished."""
         return Path(self.output) / Path(self.inputs[shard]).name
 
-    def removed_output_path(self, shard: int) -> Path:
-        return Path(self.output) / "removed" / Path(self.inputs[shard]).name
+    def staged_output_path(self, shard: int) -> Path:
+        return self.staging / Path(self.inputs[shard]).name
+
+    def staged_removed_path(self, shard: int) -> Path:
+        return self.staging / "removed" / Path(self.inputs[shard]).name
 
     def signature_path(self, shard: int) -> Path:
         """The shard's band keys and exact hashes; written last, so it marks the step done."""
@@ -150,6 +146,13 @@ def prepare(settings: DedupSettings) -> DedupPlan:
                 f"both would be written to {settings.output}/{path.name}; rename one"
             )
         names[path.name] = path
+    output = Path(settings.output).resolve()
+    for path in inputs:
+        if output in path.resolve().parents:
+            raise ValueError(
+                f"dedup.input: {path} lies inside dedup.output ({settings.output}), which each "
+                "run replaces whole; point dedup.output at a folder of its own"
+            )
     work = Path(settings.work_dir)
     manifest = work / "manifest.json"
     expected = fingerprint(settings, inputs)
@@ -166,7 +169,7 @@ def prepare(settings: DedupSettings) -> DedupPlan:
                 (work / name).unlink(missing_ok=True)
     if not manifest.exists():
         work.mkdir(parents=True, exist_ok=True)
-        atomic_json(manifest, expected)
+        write_json(manifest, expected)
     return DedupPlan(
         settings=settings,
         inputs=tuple(str(p) for p in inputs),

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from warc2gpt.atomic import atomic_write
 from warc2gpt.dedup.minhash import EMPTY, MinHasher
 from warc2gpt.dedup.plan import EXACT, DedupPlan, atomic_save
 from warc2gpt.mapper import advance
@@ -97,14 +98,5 @@ def _add_bucket(
 
 
 def _save_npy(path: os.PathLike, array: np.ndarray) -> None:
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)

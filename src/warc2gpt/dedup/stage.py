@@ -1,15 +1,16 @@
 """The dedup stage end to end: signatures per shard -> band buckets per key range -> clusters
 -> filter per shard -> metrics. The steps that fan out go through the stage's mapper (local
-processes, or Prefect tasks in the flow). Every step skips the work whose files exist, so a
-rerun resumes."""
+processes, or Prefect tasks in the flow). The work files of every step stay in the work
+directory, so a rerun resumes from them; the output folder is built beside the previous one and
+swapped in whole at the end, so a failed run leaves the previous output complete."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from warc2gpt.atomic import StagedDirectory
 from warc2gpt.config import DedupSettings, Params
 from warc2gpt.dedup.buckets import bucket_edges
 from warc2gpt.dedup.clusters import cluster_duplicates
@@ -24,17 +25,38 @@ from warc2gpt.tracking import write_metrics
 
 # The figures of metrics/dedup.json; the rest stays in <output>/stats.json.
 HEADLINE = ["docs_out"]
+DETAILS = "stats.json"
+REMOVED = "removed"
+
+
+def owns(name: str) -> bool:
+    """The entries of the output folder this stage writes (anything else there is kept)."""
+    return name.endswith(".parquet") or name in (DETAILS, REMOVED)
 
 
 def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     """Deduplicate `dedup.input` into `dedup.output`; writes and returns the metrics.
 
     Signatures and filtering fan out per shard and band buckets per key range on `mapper`;
-    clustering runs once in between.
+    clustering runs once in between. The filtered shards go to a staging folder that replaces
+    the output folder once all is done; shards of the previous output that this run did not
+    write (their input is gone) are listed in the metrics as `pruned`, by their paths inside
+    the output folder.
     """
     settings = params.dedup
     started = time.perf_counter()
     plan = prepare(settings)
+    with StagedDirectory(settings.output, owns) as staged:
+        metrics = _deduplicate(plan, mapper, started)
+        metrics["pruned"] = [p for p in staged.stale() if p != DETAILS]  # DETAILS: next line
+        write_metrics(staged.path / DETAILS, metrics)
+        staged.commit()
+    write_metrics(settings.metrics, headline(metrics, HEADLINE))
+    return metrics
+
+
+def _deduplicate(plan: DedupPlan, mapper: Mapper, started: float) -> dict[str, Any]:
+    """Every step on `mapper`, the filtered shards into the plan's staging folder; the metrics."""
     shards = [(plan, i) for i in range(len(plan.inputs))]
     docs = plan_documents(plan)
     timings = {}
@@ -50,19 +72,14 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
             timings[name] = time.perf_counter() - t
 
     signature_stats = step("signatures", shard_signatures, shards, True)
-    bucket_calls = [(plan, p) for p in range(settings.partitions)]
+    bucket_calls = [(plan, p) for p in range(plan.settings.partitions)]
     bucket_stats = step("buckets", bucket_edges, bucket_calls, False)
     t = time.perf_counter()
     cluster_stats = cluster_duplicates(plan)
     timings["clusters"] = time.perf_counter() - t
     filter_stats = step("filter", filter_shard, shards, True)
-    pruned = prune_outputs(plan)
     timings["total"] = time.perf_counter() - started
-    metrics = summarize(plan, signature_stats, bucket_stats, cluster_stats, filter_stats, timings)
-    metrics["pruned"] = [str(p) for p in pruned]
-    write_metrics(Path(settings.output) / "stats.json", metrics)
-    write_metrics(settings.metrics, headline(metrics, HEADLINE))
-    return metrics
+    return summarize(plan, signature_stats, bucket_stats, cluster_stats, filter_stats, timings)
 
 
 def plan_documents(plan: DedupPlan) -> int:
@@ -70,18 +87,6 @@ def plan_documents(plan: DedupPlan) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(path).metadata.num_rows for path in plan.inputs)
-
-
-def prune_outputs(plan: DedupPlan) -> list[Path]:
-    """Delete shards in the output directory that no current input produces (stale runs)."""
-    expected = {Path(p).name for p in plan.inputs}
-    pruned = []
-    for folder in (Path(plan.output), Path(plan.output) / "removed"):
-        for path in folder.glob("*.parquet"):
-            if path.name not in expected:
-                path.unlink()
-                pruned.append(path)
-    return pruned
 
 
 def summarize(
@@ -158,4 +163,9 @@ def summary(metrics: dict[str, Any]) -> str:
             f"  {pair['reason']:<16} J~{pair['estimated_jaccard']}  "
             f"{removed.get('url', removed.get('gid'))}  ~  {kept.get('url', kept.get('gid'))}"
         )
+    pruned = metrics.get("pruned", [])
+    if pruned:
+        shown = ", ".join(pruned[:5])
+        more = f" and {len(pruned) - 5} more" if len(pruned) > 5 else ""
+        lines.append(f"  pruned                {len(pruned)} stale files: {shown}{more}")
     return "\n".join(lines)
