@@ -12,13 +12,14 @@ import pytest
 from warc2gpt.config import Params, parse_params
 from warc2gpt.documents import DOCUMENT_SCHEMA, iter_documents, write_parquet
 from warc2gpt.stages import run_local
+from warc2gpt.tokenizer import tokenize
 from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError
 from warc2gpt.tokenizer.shards import read_token_shard
 from warc2gpt.tokenizer.tokenize import (
-    clear_shards,
     shard_path,
     split_of,
     summarize,
+    summary,
     tokenize_file,
 )
 
@@ -153,8 +154,70 @@ def test_document_without_id_names_file_and_row(tokenizer_dir: Path, tmp_path: P
         tokenize_file(tmp_path / "broken.parquet", 0, tokenizer_dir, tmp_path / "out", 0.1)
 
 
-def test_clear_shards_leaves_other_files(tmp_path: Path) -> None:
-    for name in ("train_000000.bin", "val_000003.bin", "notes.txt"):
-        (tmp_path / name).write_text("x")
-    assert clear_shards(tmp_path) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _two_inputs(held_out_parquet: Path, folder: Path) -> list[Path]:
+    rows = list(iter_documents([held_out_parquet]))
+    inputs = [folder / "a.parquet", folder / "b.parquet"]
+    write_parquet(inputs[0], rows[::2], DOCUMENT_SCHEMA)
+    write_parquet(inputs[1], rows[1::2], DOCUMENT_SCHEMA)
+    return inputs
+
+
+def _fail_after_the_first_shards(monkeypatch) -> list[dict]:
+    """Make the stage fail once it has written the first input's shards."""
+    done: list[dict] = []
+
+    def encode_then_fail(path, *args):
+        done.append(tokenize_file(path, *args))
+        raise TokenizerError(f"{path}: row 3 has no text")
+
+    monkeypatch.setattr(tokenize, "tokenize_file", encode_then_fail)
+    return done
+
+
+def test_a_failed_run_leaves_the_previous_shards_whole(
+    tokenizer_dir: Path, held_out_parquet: Path, tmp_path: Path, monkeypatch
+) -> None:
+    inputs = _two_inputs(held_out_parquet, tmp_path)
+    out = tmp_path / "tokens"
+    first = run_local("tokenize", _params(tokenizer_dir, inputs, out, 1))
+    before = snapshot(out)
+    # The next run reads a grown input and fails after writing the first input's shards.
+    rows = list(iter_documents([held_out_parquet]))
+    write_parquet(inputs[0], rows, DOCUMENT_SCHEMA)
+    done = _fail_after_the_first_shards(monkeypatch)
+    with pytest.raises(TokenizerError, match="row 3 has no text"):
+        run_local("tokenize", _params(tokenizer_dir, inputs, out, 1))
+    assert len(done) == 1
+    assert snapshot(out) == before
+    tokens = sum(read_token_shard(p).size for p in out.glob("train_*.bin"))
+    assert tokens == first["train"]["tokens"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "b.parquet", "tokens"]
+
+
+def test_stale_shards_are_pruned_after_a_successful_run_and_reported(
+    tokenizer_dir: Path, held_out_parquet: Path, tmp_path: Path, monkeypatch
+) -> None:
+    inputs = _two_inputs(held_out_parquet, tmp_path)
+    out = tmp_path / "tokens"
+    run_local("tokenize", _params(tokenizer_dir, inputs, out, 1))
+    (out / "notes.txt").write_text("not the stage's")
+    # A run over the first input only fails: the second input's shards stay.
+    _fail_after_the_first_shards(monkeypatch)
+    with pytest.raises(TokenizerError):
+        run_local("tokenize", _params(tokenizer_dir, inputs[:1], out, 1))
+    assert (out / "train_000001.bin").is_file()
+    monkeypatch.undo()
+    metrics = run_local("tokenize", _params(tokenizer_dir, inputs[:1], out, 1))
+    assert metrics["pruned"] == ["train_000001.bin", "val_000001.bin"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "metrics.json",
+        "notes.txt",
+        "stats.json",
+        "train_000000.bin",
+        "val_000000.bin",
+    ]
+    assert "pruned 2 stale shards: train_000001.bin, val_000001.bin" in summary(metrics)

@@ -54,3 +54,33 @@ def test_a_corpus_too_small_for_the_vocabulary_is_said_in_the_summary() -> None:
     text = summary({**figures, "requested_vocab_size": 4096, "characters": 40})
     assert "warning: 4096 tokens were asked for" in text and "40 characters" in text
     assert "warning" not in summary({**figures, "requested_vocab_size": 257, "characters": 40})
+
+
+def _small(held_out_parquet: Path, output: Path, vocab_size: int) -> TokenizerSettings:
+    return TokenizerSettings(
+        input=[str(held_out_parquet)], output=str(output), vocab_size=vocab_size, max_chars=50_000
+    )
+
+
+def test_a_failed_save_leaves_the_previous_tokenizer_whole(
+    held_out_parquet: Path, tmp_path: Path, monkeypatch
+) -> None:
+    out = tmp_path / "tok"
+    first, _ = train_tokenizer(_small(held_out_parquet, out, 300))
+    (out / "notes.txt").write_text("not the stage's")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def save_half(self, directory):  # tokenizer.json written, then the disk fills up
+        (Path(directory) / "tokenizer.json").write_text("{}")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Tokenizer, "save", save_half)
+    with pytest.raises(OSError, match="No space left"):
+        train_tokenizer(_small(held_out_parquet, out, 320))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert Tokenizer.load(out).encode("the end") == first.encode("the end")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tok"]
+    monkeypatch.undo()
+    second, _ = train_tokenizer(_small(held_out_parquet, out, 320))
+    assert Tokenizer.load(out).vocab_size == second.vocab_size == 320
+    assert (out / "notes.txt").read_text() == "not the stage's"

@@ -9,12 +9,13 @@ than HF's own runtime; both read the same file, so the ids are the same.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from warc2gpt.atomic import atomic_write, write_text
 
 EOT = "<|endoftext|>"
 TOKENIZER_FILE = "tokenizer.json"
@@ -207,21 +208,10 @@ class Tokenizer:
     def save(self, directory: str | Path) -> list[Path]:
         """Write tokenizer.json and token_bytes.npy atomically; returns the paths written."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         json_path, bytes_path = directory / TOKENIZER_FILE, directory / TOKEN_BYTES_FILE
-        tmp = json_path.with_name(f".{json_path.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(json.dumps(self._spec, ensure_ascii=False, indent=2), encoding="utf-8")
-            os.replace(tmp, json_path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        # np.save appends `.npy` to names without it, so the temporary name keeps the suffix.
-        tmp = bytes_path.with_name(f".tmp-{os.getpid()}-{bytes_path.name}")
-        try:
-            np.save(tmp, self.token_bytes)
-            os.replace(tmp, bytes_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_text(json_path, json.dumps(self._spec, ensure_ascii=False, indent=2))
+        with atomic_write(bytes_path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, self.token_bytes)
         return [json_path, bytes_path]
 
     # ------------------------------------------------------------------ text <-> ids

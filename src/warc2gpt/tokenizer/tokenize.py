@@ -9,8 +9,6 @@ corpus never moves a document from train to val or back.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import time
 from collections.abc import Iterable
 from functools import lru_cache
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from warc2gpt.atomic import StagedDirectory
 from warc2gpt.config import Params
 from warc2gpt.documents import iter_documents
 from warc2gpt.mapper import Mapper, advance
@@ -36,6 +35,7 @@ from warc2gpt.tokenizer.train import resolve_corpus
 from warc2gpt.tracking import write_metrics
 
 SPLITS = ("train", "val")
+DETAILS = "stats.json"
 
 
 # Failures the command reports as one line, not a traceback.
@@ -63,14 +63,10 @@ def tokenize_inputs(params: Params) -> list[Path]:
     return resolve_corpus(params.tokenizer.input)
 
 
-def clear_shards(output: str | Path) -> int:
-    """Remove the shards of an earlier run (their count or numbering may differ now)."""
-    removed = 0
-    for split in SPLITS:
-        for path in Path(output).glob(f"{split}_*.bin"):
-            path.unlink()
-            removed += 1
-    return removed
+def owns(name: str) -> bool:
+    """The entries of the output folder this stage writes (anything else there is kept)."""
+    split, _, rest = name.partition("_")
+    return name == DETAILS or (split in SPLITS and rest.endswith(".bin"))
 
 
 def _load_tokenizer(directory: str | Path) -> Tokenizer:
@@ -183,33 +179,28 @@ HEADLINE = ["train_tokens"]
 def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     """Encode every input shard, one call per shard on `mapper`; writes and returns the metrics.
 
-    The shards are written into a staging folder beside the output and replace the previous
-    ones only once every input is encoded, so a failed run leaves the earlier shards usable.
+    The shards are written into a staging folder beside the output, which replaces the output
+    folder only once every input is encoded, so a failed run leaves the earlier shards usable.
+    Shards of the earlier run that this one did not write are listed as `pruned`.
     """
     settings = params.tokenize
     inputs = tokenize_inputs(params)
     tokenizer = Tokenizer.load(params.tokenizer.output)  # fails early on a missing tokenizer
-    output = Path(settings.output)
-    staging = output.with_name(f".{output.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    calls = [
-        (str(path), index, params.tokenizer.output, str(staging), settings.val_fraction)
-        for index, path in enumerate(inputs)
-    ]
-    started = time.perf_counter()
-    total = sum(pq.ParquetFile(path).metadata.num_rows for path in inputs)
-    with Progress("tokenize", total=total, unit="doc") as progress:
-        file_stats = mapper.map(tokenize_file, calls, progress)
-    metrics = summarize(
-        file_stats, time.perf_counter() - started, tokenizer.vocab_size, settings.workers
-    )
-    output.mkdir(parents=True, exist_ok=True)
-    clear_shards(output)
-    for shard in sorted(staging.glob("*.bin")):
-        os.replace(shard, output / shard.name)
-    staging.rmdir()
-    write_metrics(output / "stats.json", metrics)
+    with StagedDirectory(settings.output, owns) as staged:
+        calls = [
+            (str(path), index, params.tokenizer.output, str(staged.path), settings.val_fraction)
+            for index, path in enumerate(inputs)
+        ]
+        started = time.perf_counter()
+        total = sum(pq.ParquetFile(path).metadata.num_rows for path in inputs)
+        with Progress("tokenize", total=total, unit="doc") as progress:
+            file_stats = mapper.map(tokenize_file, calls, progress)
+        metrics = summarize(
+            file_stats, time.perf_counter() - started, tokenizer.vocab_size, settings.workers
+        )
+        metrics["pruned"] = [p for p in staged.stale() if p != DETAILS]  # DETAILS: next line
+        write_metrics(staged.path / DETAILS, metrics)
+        staged.commit()
     write_metrics(settings.metrics, headline(metrics, HEADLINE))
     return metrics
 
@@ -227,4 +218,8 @@ def summary(metrics: dict[str, Any]) -> str:
         f"{metrics['inputs']} input shards, {metrics['token_dtype']} tokens, "
         f"{metrics['seconds']:.1f} s ({metrics['mb_per_second']:.1f} MB/s)"
     )
+    pruned = metrics.get("pruned", [])
+    if pruned:
+        more = f" and {len(pruned) - 5} more" if len(pruned) > 5 else ""
+        lines.append(f"pruned {len(pruned)} stale shards: {', '.join(pruned[:5])}{more}")
     return "\n".join(lines)

@@ -1,4 +1,8 @@
-"""The tokenizer stage: train the byte-level BPE on the corpus's text and save it."""
+"""The tokenizer stage: train the byte-level BPE on the corpus's text and save it.
+
+The tokenizer folder is written beside the previous one and swapped in whole, so a failed or
+killed run leaves the previous tokenizer's files together and usable.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,22 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from warc2gpt.atomic import StagedDirectory
 from warc2gpt.config import Params, TokenizerSettings
 from warc2gpt.documents import iter_texts
 from warc2gpt.mapper import Mapper
-from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError, train_bpe
+from warc2gpt.tokenizer.bpe import (
+    TOKEN_BYTES_FILE,
+    TOKENIZER_FILE,
+    Tokenizer,
+    TokenizerError,
+    train_bpe,
+)
 from warc2gpt.tracking import write_metrics
 
 # Failures the command reports as one line, not a traceback.
 USER_ERRORS = (TokenizerError,)
+TOKENIZER_FILES = (TOKENIZER_FILE, TOKEN_BYTES_FILE)
 
 
 def resolve_corpus(patterns: Iterable[str]) -> list[Path]:
@@ -48,7 +60,11 @@ def train_tokenizer(
     settings: TokenizerSettings,
     inputs: list[Path] | None = None,
 ) -> tuple[Tokenizer, dict[str, Any]]:
-    """Train on the corpus streamed from Parquet, save to `settings.output`; returns metrics."""
+    """Train on the corpus streamed from Parquet, save to `settings.output`; returns metrics.
+
+    Only `tokenizer.json` and `token_bytes.npy` in that folder are the stage's; other files
+    there are kept.
+    """
     inputs = inputs if inputs is not None else resolve_corpus(settings.input)
     started = time.perf_counter()
     texts = _Counted(iter_texts(inputs))
@@ -63,7 +79,9 @@ def train_tokenizer(
     seconds = time.perf_counter() - started
     if texts.documents == 0:
         raise TokenizerError(f"the corpus {', '.join(map(str, inputs))} holds no documents")
-    tokenizer.save(settings.output)
+    with StagedDirectory(settings.output, TOKENIZER_FILES.__contains__) as staged:
+        tokenizer.save(staged.path)
+        staged.commit()
     metrics = {
         "inputs": len(inputs),
         "documents": texts.documents,
