@@ -12,7 +12,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from warc2gpt.cli import main
 from warc2gpt.config import Params
-from warc2gpt.ingest.stage import MANIFEST, STATS, IngestError
+from warc2gpt.ingest.stage import MANIFEST, STATS, IngestError, summary
 from warc2gpt.stages import run_local
 
 CRAWL = "CC-MAIN-2024-22"
@@ -75,6 +75,36 @@ def test_rerun_skips_complete_files_and_prunes_what_is_no_longer_named(
     assert json.loads(metrics_path.read_text())["pruned"] == 2
     remaining = sorted(f.name for f in (tmp_path / "raw").iterdir())
     assert remaining == sorted([paths[0].name, MANIFEST, STATS, "notes.txt"])
+
+
+def test_a_failed_run_prunes_nothing_and_a_successful_one_reports_what_it_pruned(
+    fast_settings, crawl_server, tmp_path
+):
+    settings = dataclasses.replace(fast_settings, sources=[CRAWL], segments=3)
+    metrics_path = tmp_path / "ingest.json"
+    paths = run_ingest(settings, metrics_path)
+    raw = tmp_path / "raw"
+
+    def files() -> dict[str, bytes]:  # the manifest names what a run may write: it only grows
+        return {p.name: p.read_bytes() for p in raw.iterdir() if p.name != MANIFEST}
+
+    before = files()
+    headline = metrics_path.read_bytes()
+    # The next run names one segment and a file the server lacks: it fails, and keeps all.
+    bad = crawl_server.url + "/files/dolma/missing.warc.gz"
+    failing = dataclasses.replace(settings, sources=[CRAWL, bad], segments=1)
+    with pytest.raises(IngestError, match="1 of 2 sources failed"):
+        run_ingest(failing, metrics_path)
+    assert files() == before
+    assert metrics_path.read_bytes() == headline
+
+    params = Params(ingest=dataclasses.replace(settings, segments=1, metrics=str(metrics_path)))
+    metrics = run_local("ingest", params)
+    gone = sorted(p.name for p in paths[1:])
+    assert metrics["pruned"] == 2 and sorted(metrics["pruned_files"]) == gone
+    assert _details(settings)["pruned_files"] == metrics["pruned_files"]
+    assert sorted(p.name for p in raw.iterdir()) == sorted([paths[0].name, MANIFEST, STATS])
+    assert f"pruned: {', '.join(metrics['pruned_files'])}" in summary(metrics)
 
 
 def test_local_files_are_copied(fast_settings, shared_data, tmp_path):

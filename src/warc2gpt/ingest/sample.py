@@ -12,7 +12,6 @@ import html
 import io
 import ipaddress
 import json
-import os
 import random
 import re
 import struct
@@ -27,6 +26,8 @@ from urllib.parse import urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+from warc2gpt.atomic import atomic_write
 
 # Pages per planted case (all others are good English pages that survive every step).
 FILES = 3
@@ -998,8 +999,7 @@ def _http_date(d: datetime) -> str:
 
 def _write_file(path: Path, pages: list[_Page], rng: random.Random) -> None:
     info_id = _record_id(rng)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         writer = WARCWriter(fh, gzip=True, warc_version="WARC/1.1")
         fields = (
             b"isPartOf: warc2gpt-sample\r\n"
@@ -1080,7 +1080,6 @@ def _write_file(path: Path, pages: list[_Page], rng: random.Random) -> None:
                     },
                 )
             )
-    os.replace(tmp, path)
 
 
 def sample_manifest(seed: int = 0) -> list[SamplePage]:

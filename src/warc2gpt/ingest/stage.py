@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from warc2gpt.atomic import write_text
 from warc2gpt.config import IngestSettings, Params
 from warc2gpt.ingest.download import DownloadError, DownloadResult, download, part_path
 from warc2gpt.ingest.sources import Source, resolve_sources, retry_policy
@@ -141,6 +142,7 @@ def ingest_metrics(
         "sample": statuses.count("sample"),
         "retries": sum(max(r.attempts - 1, 0) for r in results),
         "pruned": len(pruned),
+        "pruned_files": list(pruned),
         "seconds": round(seconds, 3),
         "fetch_mb_per_s": round(fetched / 1e6 / seconds, 3) if seconds > 0 else 0.0,
         "per_file": [
@@ -157,14 +159,19 @@ def ingest_metrics(
 
 
 def summary(metrics: dict[str, Any]) -> str:
-    """One line for the terminal."""
-    return (
+    """One line for the terminal, and one naming the pruned files when there are any."""
+    text = (
         f"ingest: {metrics['files']} files, {metrics['bytes'] / 1e6:.1f} MB in {metrics['output']} "
         f"({metrics['downloaded']} downloaded, {metrics['copied']} copied, "
         f"{metrics['skipped']} already complete, {metrics['sample']} sample; "
         f"{metrics['retries']} retries, {metrics['resumed_bytes']} bytes resumed, "
         f"{metrics['pruned']} pruned) in {metrics['seconds']:.1f}s"
     )
+    pruned = metrics.get("pruned_files", [])
+    if pruned:
+        more = f" and {len(pruned) - 5} more" if len(pruned) > 5 else ""
+        text += f"\n  pruned: {', '.join(pruned[:5])}{more}"
+    return text
 
 
 def prune_output(output: Path, keep: set[str]) -> list[str]:
@@ -201,8 +208,4 @@ def _read_manifest(output: Path) -> set[str]:
 
 
 def _write_manifest(output: Path, names: set[str]) -> None:
-    output.mkdir(parents=True, exist_ok=True)
-    path = output / MANIFEST
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"files": sorted(names)}, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(output / MANIFEST, json.dumps({"files": sorted(names)}, indent=1) + "\n")
