@@ -7,6 +7,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+import torch
+
 from warc2gpt.config import Params, TrackingSettings
 from warc2gpt.train import checkpoint as ckpt
 from warc2gpt.train import stage
@@ -60,3 +63,49 @@ def test_figures_go_to_the_wrappers_run_or_to_a_run_of_its_own(tiny_settings, tm
         assert set(HEADLINE) - {"mfu"} <= set(run.data.metrics)  # the wrapper's, or its own
         files = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"train.tsv", "val.tsv", "train_summary.json", "train.json"} <= files
+
+
+def test_a_failed_export_leaves_the_previous_model_whole(tiny_settings, monkeypatch):
+    params = Params(
+        train=replace(tiny_settings, steps=6, eval_every=3, checkpoint_every=3),
+        tracking=TrackingSettings(enabled=False),
+    )
+    first = stage.run(params, mapper=None)
+    model_dir, metrics_file = Path(tiny_settings.output), Path(tiny_settings.metrics)
+    (model_dir / "notes.txt").write_text("not the stage's")
+    before = {p.name: p.read_bytes() for p in model_dir.iterdir()}
+    headline = metrics_file.read_bytes()
+
+    def save_half(model, directory):  # the weights written, then the disk fills up
+        torch.save(model.state_dict(), Path(directory) / "model.pt")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ckpt, "save_model", save_half)
+    wider = replace(params.train, n_embd=48, resume=False)
+    with pytest.raises(OSError, match="No space left"):
+        stage.run(replace(params, train=wider), mapper=None)
+    assert {p.name: p.read_bytes() for p in model_dir.iterdir()} == before
+    assert metrics_file.read_bytes() == headline
+    assert ckpt.load_model(model_dir).config.n_embd == 32
+    summary = json.loads((model_dir / "train_summary.json").read_text())
+    assert summary["val_loss"] == first["val_loss"]
+    assert sorted(p.name for p in model_dir.parent.iterdir()) == [
+        "checkpoints",  # the failed run's: a rerun resumes from them
+        "metrics",
+        "model",
+        "plots",
+    ]
+
+    monkeypatch.undo()
+    second = stage.run(replace(params, train=wider), mapper=None)
+    assert ckpt.load_model(model_dir).config.n_embd == 48
+    assert json.loads(metrics_file.read_text())["val_loss"] == second["val_loss"]
+    assert (model_dir / "notes.txt").read_text() == "not the stage's"
+
+
+def test_removing_checkpoints_also_removes_what_killed_writes_left(tmp_path):
+    ckpt.save_checkpoint(tmp_path, 3, {"step": 3})
+    (tmp_path / ".step_000006.pt.tmp-4242").write_bytes(b"half a checkpoint")
+    (tmp_path / "notes.txt").write_text("kept")
+    assert ckpt.remove_checkpoints(tmp_path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

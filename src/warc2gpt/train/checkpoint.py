@@ -2,9 +2,11 @@
 
 A checkpoint (`step_000100.pt`) holds the model, optimizer states, step, loader position, RNG
 states and the log so far; it is written under a temporary name and renamed, so a killed run
-never leaves a file that resume would pick up half-written. The exported model and the
-model's entries in a checkpoint are model/store.py's (`save_model`, `load_model`, re-exported
-here for the training loop).
+never leaves a file that resume would pick up half-written. The exported model folder (weights,
+config, the run's summary) is built beside the previous one and swapped in whole, so evaluation
+never loads the weights of one run with the config of another. The files of the exported model
+and the model's entries in a checkpoint are model/store.py's (`save_model`, `load_model`,
+re-exported here for the training loop).
 """
 
 from __future__ import annotations
@@ -15,11 +17,21 @@ from typing import Any
 
 import torch
 
-from warc2gpt.model.store import CheckpointError, atomic_torch_save, load_model, save_model
+from warc2gpt.atomic import StagedDirectory, write_json
+from warc2gpt.model.gpt import GPT
+from warc2gpt.model.store import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    atomic_torch_save,
+    load_model,
+    save_model,
+)
 
 __all__ = [
     "CheckpointError",
     "checkpoint_path",
+    "export_model",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
@@ -30,6 +42,9 @@ __all__ = [
 ]
 
 CHECKPOINT_RE = re.compile(r"^step_(\d+)\.pt$")
+# The run's full summary, beside the exported model.
+SUMMARY_FILE = "train_summary.json"
+EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, SUMMARY_FILE)
 
 
 def checkpoint_path(directory: str | Path, step: int) -> Path:
@@ -64,11 +79,23 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
 
 
 def remove_checkpoints(directory: str | Path) -> int:
-    """Delete a finished run's checkpoints (its model is exported); returns how many."""
+    """Delete a finished run's checkpoints (its model is exported), and what writes killed
+    halfway left there; returns how many checkpoints."""
     found = list_checkpoints(directory)
     for _, path in found:
         path.unlink(missing_ok=True)
+    for path in Path(directory).glob(".step_*.pt.tmp-*"):
+        path.unlink(missing_ok=True)
     return len(found)
+
+
+def export_model(model: GPT, directory: str | Path, summary: dict[str, Any]) -> None:
+    """The exported model (weights and config) and the run's summary, as `directory`: written
+    into a staging folder beside it and swapped in whole. Other files there are kept."""
+    with StagedDirectory(directory, EXPORT_FILES.__contains__) as export:
+        save_model(model, export.path)
+        write_json(export.path / SUMMARY_FILE, summary)
+        export.commit()
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -21,7 +21,6 @@ import torch
 from warc2gpt.config import ConfigError, TrackingSettings, TrainSettings
 from warc2gpt.model.fp8 import fp8_supported
 from warc2gpt.model.gpt import GPT, GPTConfig
-from warc2gpt.model.store import save_model
 from warc2gpt.train import checkpoint as ckpt
 from warc2gpt.train import distributed as dist
 from warc2gpt.train.inflight import StepReader
@@ -479,7 +478,8 @@ def _train(
         details = run_details(
             raw_model, loader, info, grad_accum, device, resumed.get("resumed_from")
         )
-        if info.is_master:
-            save_model(raw_model, settings.output)
         figures = runlog.finish(raw_model.num_params(), entropy, details)
+        if info.is_master:
+            ckpt.export_model(raw_model, settings.output, runlog.summary(figures))
+        runlog.publish(figures)
     return {**figures, "history": runlog.history}

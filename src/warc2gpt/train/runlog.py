@@ -11,7 +11,6 @@ or on other ranks its place is taken by a tracker that does nothing.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warc2gpt.atomic import write_text
 from warc2gpt.config import TrackingSettings, TrainSettings, to_dict
 from warc2gpt.progress import Progress
 from warc2gpt.tracking import log_metrics_safely, stage_run, write_metrics
+from warc2gpt.train.checkpoint import SUMMARY_FILE
 from warc2gpt.train.inflight import StepFigures
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ PLOT_COLUMNS = ["step", "loss", "lr", "grad_norm", "tokens_per_s", "mfu"]
 VAL_PLOT_COLUMNS = ["step", "val_loss"]
 # metrics/train.json: the figures that fit one `dvc metrics show` row; the rest is the summary's.
 HEADLINE = ("train_loss", "val_loss")
-SUMMARY_FILE = "train_summary.json"
 
 
 def summary_path(settings: TrainSettings) -> Path:
@@ -40,14 +40,10 @@ def summary_path(settings: TrainSettings) -> Path:
 
 def write_tsv(path: str | Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     """A tab-separated plot file for DVC, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["\t".join(columns)]
     for row in rows:
         lines.append("\t".join(_fmt(row.get(c)) for c in columns))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def _fmt(value: Any) -> str:
@@ -210,9 +206,10 @@ class RunLog:
     def finish(
         self, params: int, unigram_entropy: float | None, details: dict[str, Any]
     ) -> dict[str, Any]:
-        """The run's figures and `details`. Rank 0 writes the `HEADLINE` ones to
-        metrics/train.json, all with the histories to the summary beside the model, and the
-        plots, and hands them to MLflow.
+        """The run's figures and `details`; the progress display ends here.
+
+        The summary beside the model is `summary(figures)`, written with the exported model;
+        `publish(figures)` then writes the rest.
         """
         wall_s = time.perf_counter() - self.started
         self.progress.close()
@@ -234,13 +231,22 @@ class RunLog:
             "wall_s": wall_s,
             **details,
         }
-        headline = {k: figures[k] for k in HEADLINE}
-        if self.writes:
-            write_tsv(settings.plot, PLOT_COLUMNS, self.history)
-            write_tsv(settings.val_plot, VAL_PLOT_COLUMNS, self.val_history)
-            write_metrics(settings.metrics, headline)
-            full = summary_path(settings)
-            write_metrics(full, {**figures, **self.state_dict()})
-            files = [Path(settings.plot), Path(settings.val_plot), full]
-            self.tracker.finish(headline, Path(settings.metrics), files)
         return figures
+
+    def summary(self, figures: dict[str, Any]) -> dict[str, Any]:
+        """What `train_summary.json` holds: every figure and the step and validation histories."""
+        return {**figures, **self.state_dict()}
+
+    def publish(self, figures: dict[str, Any]) -> None:
+        """Rank 0 writes the plots and the `HEADLINE` figures to metrics/train.json and hands
+        them, with the summary beside the exported model, to MLflow. Called once the model is
+        in place, so these never describe a model a failed export left out."""
+        if not self.writes:
+            return
+        settings = self.settings
+        headline = {k: figures[k] for k in HEADLINE}
+        write_tsv(settings.plot, PLOT_COLUMNS, self.history)
+        write_tsv(settings.val_plot, VAL_PLOT_COLUMNS, self.val_history)
+        write_metrics(settings.metrics, headline)
+        files = [Path(settings.plot), Path(settings.val_plot), summary_path(settings)]
+        self.tracker.finish(headline, Path(settings.metrics), files)

@@ -3,7 +3,7 @@
 `run` trains (or resumes from the newest checkpoint) in this process, or in each process under
 torchrun, then removes the checkpoints once the model is exported, so a later run with other
 settings starts fresh while a killed one resumes. The full summary, with the step history, is
-`train_summary.json` beside the model (runlog.py).
+`train_summary.json` beside the model, swapped in with it (checkpoint.export_model).
 """
 
 from __future__ import annotations
