@@ -11,10 +11,12 @@ import torch
 
 from warc2gpt.cli import main as cli_main
 from warc2gpt.config import load_params
+from warc2gpt.evaluate import stage as evaluate_stage
 from warc2gpt.evaluate.report import read_curves
 from warc2gpt.evaluate.stage import report_files, run, summary
 from warc2gpt.model.generate import generate_text
 from warc2gpt.model.store import save_model
+from warc2gpt.tracking import write_metrics
 
 pytestmark = pytest.mark.shared_data
 
@@ -72,6 +74,43 @@ def test_run_writes_every_figure_and_the_report_files(project) -> None:
     assert headline == {k: figures[k] for k in headline}
     names = {f.name for f in report_files(settings)}
     assert names == {"eval.md", "loss_curves.png", "samples.json", "eval.json"}
+
+
+def _snapshot() -> dict[str, bytes]:
+    return {p.as_posix(): p.read_bytes() for p in sorted(Path("reports").iterdir())} | {
+        "metrics/eval.json": Path("metrics/eval.json").read_bytes()
+    }
+
+
+def test_a_failed_run_leaves_the_previous_report_whole(project, monkeypatch) -> None:
+    run(load_params("absent.yaml", project))
+    Path("reports/notes.md").write_text("not the stage's")
+    before = _snapshot()
+
+    def fail_on_figures(path, figures):  # the report page, curves and samples are written
+        if Path(path).name == "eval.json":
+            raise OSError("No space left on device")
+        write_metrics(path, figures)
+
+    monkeypatch.setattr(evaluate_stage, "write_metrics", fail_on_figures)
+    other = load_params("absent.yaml", [*project, "evaluate.lambada_limit=5"])
+    with pytest.raises(OSError, match="No space left"):
+        run(other)
+    assert _snapshot() == before
+    assert sorted(p.name for p in Path().iterdir()) == ["metrics", "plots", "reports"]
+
+    monkeypatch.setattr(evaluate_stage, "write_metrics", write_metrics)
+    Path("plots/train.tsv").unlink()
+    Path("plots/val.tsv").unlink()
+    figures = run(other)  # no curves this time: the old picture goes, the notes stay
+    assert json.loads(Path("reports/eval.json").read_text())["lambada_items"] == 5
+    assert figures["lambada_items"] == 5
+    assert sorted(p.name for p in Path("reports").iterdir()) == [
+        "eval.json",
+        "eval.md",
+        "notes.md",
+        "samples.json",
+    ]
 
 
 def test_loss_curves_read_every_loss_column() -> None:

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from warc2gpt.atomic import atomic_write, write_text
+
 REPORT_FILE = "eval.md"
 CURVES_FILE = "loss_curves.png"
 
@@ -52,7 +54,6 @@ def plot_loss_curves(
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     try:
         for name, (steps, values) in curves.items():
@@ -62,7 +63,8 @@ def plot_loss_curves(
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(out)
+        with atomic_write(out) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
     return out
@@ -113,12 +115,12 @@ def write_report(
     samples: Sequence[Mapping[str, str]],
     curve_files: Sequence[str | Path] = (),
 ) -> list[Path]:
-    """Write eval.md (and loss_curves.png when there are curves); returns the files written."""
+    """Write eval.md (and loss_curves.png when there are curves), each atomically; returns the
+    files written."""
     report_dir = Path(report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
     png = plot_loss_curves(read_curves(curve_files), report_dir / CURVES_FILE)
+    md = report_dir / REPORT_FILE
+    write_text(md, render_markdown(metrics, samples, png.name if png else None))
     if png is None:
         (report_dir / CURVES_FILE).unlink(missing_ok=True)  # no stale curves from an older run
-    md = report_dir / REPORT_FILE
-    md.write_text(render_markdown(metrics, samples, png.name if png else None), encoding="utf-8")
     return [md] + ([png] if png else [])

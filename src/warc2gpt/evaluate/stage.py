@@ -2,7 +2,8 @@
 
 metrics/eval.json holds the headline figures (DVC compares them across experiments);
 reports/eval.json holds every figure, next to the report page, the loss curves and the
-fixed-prompt samples.
+fixed-prompt samples. The report folder is written beside the previous one and swapped in
+whole, so a failed run leaves the previous report's files together.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from warc2gpt.atomic import StagedDirectory
 from warc2gpt.config import EvaluateSettings, Params
 from warc2gpt.evaluate.bpb import evaluate_val, val_shards
 from warc2gpt.evaluate.report import CURVES_FILE, REPORT_FILE, write_report
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 HEADLINE = ("val_bpb", "hellaswag_acc", "lambada_acc")
 FIGURES_FILE = "eval.json"
 SAMPLES_FILE = "samples.json"
+# The report folder's files this stage writes; other files there are kept.
+REPORT_FILES = (REPORT_FILE, CURVES_FILE, SAMPLES_FILE, FIGURES_FILE)
 
 
 def fixed_prompt_samples(
@@ -103,10 +107,11 @@ def run(params: Params, mapper: Any = None) -> dict[str, Any]:
     """
     settings = params.evaluate
     figures, samples = measure(settings)
-    report_dir = Path(settings.report_dir)
-    write_report(report_dir, figures, samples, settings.loss_curves)
-    write_metrics(report_dir / SAMPLES_FILE, {"samples": samples})
-    write_metrics(report_dir / FIGURES_FILE, figures)
+    with StagedDirectory(settings.report_dir, REPORT_FILES.__contains__) as staged:
+        write_report(staged.path, figures, samples, settings.loss_curves)
+        write_metrics(staged.path / SAMPLES_FILE, {"samples": samples})
+        write_metrics(staged.path / FIGURES_FILE, figures)
+        staged.commit()
     write_metrics(settings.metrics, {k: figures[k] for k in HEADLINE if k in figures})
     _log_reports_to_active_run(settings)
     return figures
@@ -127,8 +132,7 @@ def _log_reports_to_active_run(settings: EvaluateSettings) -> None:
 
 def report_files(settings: EvaluateSettings) -> list[Path]:
     """The report files the last run wrote."""
-    names = (REPORT_FILE, CURVES_FILE, SAMPLES_FILE, FIGURES_FILE)
-    return [p for p in (Path(settings.report_dir) / n for n in names) if p.exists()]
+    return [p for p in (Path(settings.report_dir) / n for n in REPORT_FILES) if p.exists()]
 
 
 def summary(metrics: dict[str, Any]) -> str:
