@@ -68,7 +68,7 @@ class CurateStageSettings:
     cluster_address: str = ""  # dask/ray scheduler address; empty starts a local cluster
     max_record_bytes: int = bounded(10_000_000, ge=1024)
     flush_docs: int = bounded(
-        1000, ge=1, doc="documents buffered per file before a part and checkpoint are written"
+        100, ge=1, doc="documents buffered per file before a part and checkpoint are written"
     )
 
 

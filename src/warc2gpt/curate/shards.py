@@ -25,7 +25,7 @@ from warc2gpt.documents import DOCUMENT_SCHEMA, REMOVED_SCHEMA, atomic_path
 from warc2gpt.tracking import write_metrics
 
 # A buffer is flushed at whichever comes first: `flush_docs` documents or this much text.
-FLUSH_BYTES = 64 << 20
+FLUSH_BYTES = 16 << 20
 PARTIAL = ".partial"
 KINDS = {"kept": DOCUMENT_SCHEMA, "removed": REMOVED_SCHEMA}
 
