@@ -255,6 +255,11 @@ class DedupSettings:
     # Signatures, band buckets, pairs and clusters: kept between runs so a killed run resumes;
     # wiped when the inputs or these settings change.
     work_dir: str = "data/dedup_work"
+    # Empty: the inputs are deduplicated among themselves only. A folder (data/dedup_index): the
+    # hashes and band keys of every document earlier runs kept; inputs matching one of them go
+    # (the earlier document stays), and this run's survivors are added to it. Each run's inputs
+    # are then one increment: a rerun over the same shard names replaces its own entry.
+    index: str = ""
     metrics: str = "metrics/dedup.json"
     exact: bool = True  # drop documents whose normalised text is identical first
     near: bool = True  # then MinHash LSH near-duplicates

@@ -1,7 +1,7 @@
-"""Step 4, one task per shard: copy the shard without the documents the clustering removed
-(streamed batch by batch), and put the removed ones, with their reason, next to it. Both go to
-the run's staging folder (`DedupPlan.staging`), which the stage swaps in once every shard is
-done."""
+"""Step 4, one task per shard: copy the shard without the documents the clustering (and, with
+`dedup.index`, the index) removed, streamed batch by batch, and put the removed ones, with their
+reason (and the earlier document's id: `duplicate_of`), next to it. Both go to the run's staging
+folder (`DedupPlan.staging`), which the stage swaps in once every shard is done."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from warc2gpt.atomic import atomic_path, write_json
+from warc2gpt.dedup import earlier
 from warc2gpt.dedup.clusters import REASONS
 from warc2gpt.dedup.plan import DedupPlan, split_ids
 from warc2gpt.mapper import advance
@@ -74,25 +75,30 @@ def filter_shard(plan: DedupPlan, shard: int) -> dict[str, Any]:
         )
     with np.load(removed_path) as stored:
         rows, reasons = stored["rows"], stored["reasons"]
+    reason_of = REASONS
+    duplicate_of = None  # with dedup.index: the earlier document's id, per removed row
+    if plan.settings.index:
+        rows, reasons, duplicate_of = earlier.removals(plan, shard, rows, reasons)
+        reason_of = {**REASONS, **earlier.EARLIER_REASONS}
     wanted = {}
     for gid in sample_gids(plan):
         s, r = split_ids(np.array([gid], dtype=np.uint64))
         if int(s[0]) == shard:
             wanted[int(r[0])] = gid
-    reason_names = np.array([REASONS[k] for k in sorted(REASONS)], dtype=object)
+    reason_names = np.array([reason_of[k] for k in sorted(reason_of)], dtype=object)
 
     source = pq.ParquetFile(plan.inputs[shard])
     schema = source.schema_arrow
     kept = _AtomicParquet(plan.staged_output_path(shard), schema)
     dropped = None
     if plan.settings.write_removed:
-        removed_schema = (
-            schema
-            if "filter_reason" in schema.names
-            else schema.append(pa.field("filter_reason", pa.string()))
-        )
+        added = ["filter_reason"] + (["duplicate_of"] if duplicate_of is not None else [])
+        removed_schema = schema
+        for name in added:
+            if name not in schema.names:
+                removed_schema = removed_schema.append(pa.field(name, pa.string()))
         dropped = _AtomicParquet(plan.staged_removed_path(shard), removed_schema)
-    counts = {"docs_in": 0, "kept": 0, **{name: 0 for name in REASONS.values()}}
+    counts = {"docs_in": 0, "kept": 0, **{name: 0 for name in reason_of.values()}}
     samples: dict[str, dict[str, str]] = {}
     try:
         start = 0
@@ -106,14 +112,17 @@ def filter_shard(plan: DedupPlan, shard: int) -> dict[str, Any]:
             kept.write(batch.filter(pa.array(keep)))
             counts["docs_in"] += n
             counts["kept"] += int(keep.sum())
-            for code, name in REASONS.items():
+            for code, name in reason_of.items():
                 counts[name] += int((reasons[lo:hi] == code).sum())
             if dropped is not None and hi > lo:
                 gone = pa.Table.from_batches([batch.take(pa.array(local))])
-                if "filter_reason" in gone.schema.names:
-                    gone = gone.drop_columns(["filter_reason"])
+                gone = gone.drop_columns([n for n in added if n in gone.schema.names])
                 reason_column = pa.array(reason_names[reasons[lo:hi]].tolist(), pa.string())
-                dropped.write(gone.append_column("filter_reason", reason_column))
+                gone = gone.append_column("filter_reason", reason_column)
+                if duplicate_of is not None:
+                    ids = [i or None for i in duplicate_of[lo:hi].tolist()]
+                    gone = gone.append_column("duplicate_of", pa.array(ids, pa.string()))
+                dropped.write(gone)
             for row in [r for r in wanted if start <= r < start + n]:
                 record = batch.slice(row - start, 1).to_pylist()[0]
                 samples[str(wanted[row])] = {

@@ -21,7 +21,7 @@ from warc2gpt.dedup.minhash import NORMALISATION
 FINGERPRINT_KEYS = ("exact", "near", "ngram", "bands", "rows", "seed", "fold_digits", "partitions")
 SHARD_BITS = 32  # a document's global id: shard index << 32 | row in the shard
 EXACT = "exact"
-WORK_SUBDIRS = ("signatures", "edges", "removed", "filtered")
+WORK_SUBDIRS = ("signatures", "edges", "removed", "earlier", "filtered")
 
 
 def global_ids(shard: int, rows: np.ndarray) -> np.ndarray:
@@ -99,6 +99,10 @@ class DedupPlan:
     def removed_ids_path(self, shard: int) -> Path:
         return self.work / "removed" / f"{shard:05d}.npz"
 
+    def earlier_path(self, shard: int) -> Path:
+        """The shard's removals against the index (`dedup.index`); rewritten by every run."""
+        return self.work / "earlier" / f"{shard:05d}.npz"
+
     @property
     def clusters_path(self) -> Path:
         return self.work / "clusters.json"
@@ -154,6 +158,8 @@ def prepare(settings: DedupSettings) -> DedupPlan:
                 "run replaces whole; point dedup.output at a folder of its own"
             )
     work = Path(settings.work_dir)
+    if settings.index:
+        _check_index_folder(settings)
     manifest = work / "manifest.json"
     expected = fingerprint(settings, inputs)
     if manifest.exists():
@@ -176,3 +182,17 @@ def prepare(settings: DedupSettings) -> DedupPlan:
         work_dir=str(work),
         output=settings.output,
     )
+
+
+def _check_index_folder(settings: DedupSettings) -> None:
+    """The index must survive the run: not inside the output folder (replaced whole) nor
+    sharing a folder with the work files (wiped when the inputs change)."""
+    index = Path(settings.index).resolve()
+    for key in ("output", "work_dir"):
+        other = Path(getattr(settings, key)).resolve()
+        if index == other or other in index.parents or index in other.parents:
+            raise ValueError(
+                f"dedup.index: {settings.index} overlaps dedup.{key} ({getattr(settings, key)}); "
+                "the index outlives every run's outputs and work files: give it a folder of "
+                "its own (data/dedup_index)"
+            )

@@ -1,6 +1,7 @@
 """The dedup stage end to end: signatures per shard -> band buckets per key range -> clusters
--> filter per shard -> metrics. The steps that fan out go through the stage's mapper (local
-processes, or Prefect tasks in the flow). The work files of every step stay in the work
+-> (with `dedup.index`: lookup in the index of earlier increments) -> filter per shard -> (the
+survivors added to the index) -> metrics. The steps that fan out go through the stage's mapper
+(local processes, or Prefect tasks in the flow). The work files of every step stay in the work
 directory, so a rerun resumes from them; the output folder is built beside the previous one and
 swapped in whole at the end, so a failed run leaves the previous output complete."""
 
@@ -8,13 +9,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from warc2gpt.atomic import StagedDirectory
 from warc2gpt.config import DedupSettings, Params
 from warc2gpt.dedup.buckets import bucket_edges
 from warc2gpt.dedup.clusters import cluster_duplicates
+from warc2gpt.dedup.earlier import (
+    EARLIER_REASONS,
+    EXACT_EARLIER,
+    NEAR_EARLIER,
+    add_survivors,
+    check_inputs,
+    decide_against_index,
+)
 from warc2gpt.dedup.filter import filter_shard
+from warc2gpt.dedup.index import DedupIndex, open_index
 from warc2gpt.dedup.minhash import lsh_probability
 from warc2gpt.dedup.plan import DedupPlan, prepare
 from warc2gpt.dedup.signatures import shard_signatures
@@ -24,7 +35,12 @@ from warc2gpt.stages import headline
 from warc2gpt.tracking import write_metrics
 
 # The figures of metrics/dedup.json; the rest stays in <output>/stats.json.
-HEADLINE = ["docs_out"]
+HEADLINE = [
+    "docs_out",
+    "index_docs_after",
+    "removed_against_index.exact",
+    "removed_against_index.near",
+]
 DETAILS = "stats.json"
 REMOVED = "removed"
 
@@ -42,12 +58,17 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     the output folder once all is done; shards of the previous output that this run did not
     write (their input is gone) are listed in the metrics as `pruned`, by their paths inside
     the output folder.
+
+    With `dedup.index` set, documents matching one kept by an earlier increment go too, and the
+    survivors are added to the index once every shard is filtered, before the output is swapped
+    in (a run killed in between is rerun over the same inputs and replaces its own entry).
     """
     settings = params.dedup
     started = time.perf_counter()
     plan = prepare(settings)
-    with StagedDirectory(settings.output, owns) as staged:
-        metrics = _deduplicate(plan, mapper, started)
+    index = open_index(settings) if settings.index else nullcontext(None)
+    with StagedDirectory(settings.output, owns) as staged, index as opened:
+        metrics = _deduplicate(plan, mapper, started, opened)
         metrics["pruned"] = [p for p in staged.stale() if p != DETAILS]  # DETAILS: next line
         write_metrics(staged.path / DETAILS, metrics)
         staged.commit()
@@ -55,8 +76,12 @@ def run(params: Params, mapper: Mapper) -> dict[str, Any]:
     return metrics
 
 
-def _deduplicate(plan: DedupPlan, mapper: Mapper, started: float) -> dict[str, Any]:
+def _deduplicate(
+    plan: DedupPlan, mapper: Mapper, started: float, index: DedupIndex | None = None
+) -> dict[str, Any]:
     """Every step on `mapper`, the filtered shards into the plan's staging folder; the metrics."""
+    if index is not None:
+        check_inputs(plan, index)
     shards = [(plan, i) for i in range(len(plan.inputs))]
     docs = plan_documents(plan)
     timings = {}
@@ -77,9 +102,46 @@ def _deduplicate(plan: DedupPlan, mapper: Mapper, started: float) -> dict[str, A
     t = time.perf_counter()
     cluster_stats = cluster_duplicates(plan)
     timings["clusters"] = time.perf_counter() - t
+    lookup = appended = None
+    if index is not None:
+        lookup = decide_against_index(plan, index)
+        timings["index_lookup"] = lookup["seconds"]
     filter_stats = step("filter", filter_shard, shards, True)
+    if index is not None:
+        appended = add_survivors(plan, index)
+        timings["index_append"] = appended["seconds"]
     timings["total"] = time.perf_counter() - started
-    return summarize(plan, signature_stats, bucket_stats, cluster_stats, filter_stats, timings)
+    metrics = summarize(plan, signature_stats, bucket_stats, cluster_stats, filter_stats, timings)
+    if index is not None:
+        metrics.update(index_metrics(index, lookup, appended, filter_stats))
+        removed = metrics["removed"] + sum(metrics["removed_against_index"].values())
+        metrics["removed"] = removed
+        metrics["removed_fraction"] = (
+            round(removed / metrics["docs_in"], 6) if metrics["docs_in"] else 0.0
+        )
+    return metrics
+
+
+def index_metrics(
+    index: DedupIndex, lookup: dict, appended: dict, filter_stats: list[dict]
+) -> dict[str, Any]:
+    """The figures of a run with `dedup.index`: the index before and after, what it removed."""
+    return {
+        "index_docs_before": appended["docs_before"],
+        "index_docs_after": appended["docs_after"],
+        "removed_against_index": {
+            kind: sum(f[EARLIER_REASONS[code]] for f in filter_stats)
+            for kind, code in (("exact", EXACT_EARLIER), ("near", NEAR_EARLIER))
+        },
+        "index": {
+            "path": str(index.path),
+            "increments": appended["increments"],
+            "segments": appended["segments"],
+            "segments_consulted": lookup["segments_consulted"],
+            "docs_consulted": lookup["docs_consulted"],
+            "replaced": appended["replaced"],
+        },
+    }
 
 
 def plan_documents(plan: DedupPlan) -> int:
@@ -154,6 +216,18 @@ def summary(metrics: dict[str, Any]) -> str:
         f"  exact duplicates      {metrics['exact_duplicates']}",
         f"  near-dup clusters     {metrics['near_duplicate_clusters']} "
         f"({metrics['near_duplicates']} documents removed, largest {metrics['largest_cluster']})",
+    ]
+    if "index_docs_after" in metrics:
+        against, index = metrics["removed_against_index"], metrics["index"]
+        rerun = ", this increment's documents replaced" if index["replaced"] else ""
+        lines += [
+            f"  against the index     {against['exact']} exact, {against['near']} near "
+            f"(of {index['docs_consulted']} earlier documents)",
+            f"  index                 {metrics['index_docs_before']} -> "
+            f"{metrics['index_docs_after']} documents, {index['increments']} increments in "
+            f"{index['segments']} segments{rerun}",
+        ]
+    lines += [
         "  seconds               " + ", ".join(f"{k} {v}" for k, v in metrics["seconds"].items()),
         f"  signatures            {metrics['signature_docs_per_cpu_second']} docs per CPU second",
     ]
