@@ -54,6 +54,11 @@ class IngestSettings:
     chunk_bytes: int = bounded(1 << 20, ge=4096)
     # Delete files an earlier ingest wrote into `output` that the current sources no longer name.
     prune: bool = True
+    # full: every file the sources name. increment: the next `per_run` of them (in source order)
+    # that no earlier increment took, recorded in `state`; `output` then holds only those.
+    mode: Literal["full", "increment"] = "full"
+    per_run: int = bounded(1, ge=1, doc="WARC files one increment takes (mode: increment)")
+    state: str = "increments/state.json"
 
 
 @dataclass

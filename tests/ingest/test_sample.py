@@ -18,7 +18,12 @@ from warcio.archiveiterator import ArchiveIterator
 from warc2gpt.curate.steps.url_filter import URLFilter, UrlFilterSettings
 from warc2gpt.documents import Document
 from warc2gpt.ingest import sample
-from warc2gpt.ingest.sample import CASES, sample_manifest, write_sample_crawl
+from warc2gpt.ingest.sample import (
+    CASES,
+    sample_file_names,
+    sample_manifest,
+    write_sample_crawl,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +73,16 @@ def test_other_seed_other_crawl(crawl, tmp_path):
     assert [p.name for p in other] == [p.name for p in crawl]
     assert _digest(other) != _digest(crawl)
     assert {p.url for p in sample_manifest(1)} != {p.url for p in sample_manifest(0)}
+
+
+def test_each_file_alone_has_its_bytes_in_the_whole_crawl(crawl, tmp_path):
+    names = sample_file_names()
+    assert names == [p.name for p in crawl]
+    for name in reversed(names):  # any order, any subset: the bytes stay the same
+        (path,) = write_sample_crawl(tmp_path / name, names=[name])
+        assert _digest([path]) == {name: _digest(crawl)[name]}
+    with pytest.raises(ValueError, match="no file sample-crawl-00009.warc.gz"):
+        write_sample_crawl(tmp_path / "none", names=["sample-crawl-00009.warc.gz"])
 
 
 def test_generation_is_fast(tmp_path):

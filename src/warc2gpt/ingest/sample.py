@@ -17,6 +17,7 @@ import re
 import struct
 import uuid
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -997,8 +998,15 @@ def _http_date(d: datetime) -> str:
     return d.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
-def _write_file(path: Path, pages: list[_Page], rng: random.Random) -> None:
-    info_id = _record_id(rng)
+def _record_ids(pages: list[_Page], rng: random.Random) -> list[str]:
+    """A file's WARC-Record-IDs in writing order: its warcinfo, then each page's request and
+    response. Drawn for every file, written or not, so one file's bytes never depend on which
+    others are written."""
+    return [_record_id(rng) for _ in range(1 + 2 * len(pages))]
+
+
+def _write_file(path: Path, pages: list[_Page], record_ids: list[str]) -> None:
+    info_id, *page_ids = record_ids
     with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         writer = WARCWriter(fh, gzip=True, warc_version="WARC/1.1")
         fields = (
@@ -1023,11 +1031,11 @@ def _write_file(path: Path, pages: list[_Page], rng: random.Random) -> None:
                 },
             )
         )
-        for page in pages:
+        for number, page in enumerate(pages):
             e = page.entry
             parts = urlsplit(e.url)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
-            request_id = _record_id(rng)
+            request_id, response_id = page_ids[2 * number : 2 * number + 2]
             common = {
                 "WARC-Date": _warc_date(page.date),
                 "WARC-Warcinfo-ID": info_id,
@@ -1074,7 +1082,7 @@ def _write_file(path: Path, pages: list[_Page], rng: random.Random) -> None:
                     http_headers=response,
                     warc_headers_dict={
                         **common,
-                        "WARC-Record-ID": _record_id(rng),
+                        "WARC-Record-ID": response_id,
                         "WARC-Concurrent-To": request_id,
                         "WARC-Identified-Payload-Type": e.content_type.split(";")[0],
                     },
@@ -1092,15 +1100,30 @@ def _manifest(seed: int) -> tuple[SamplePage, ...]:
     return tuple(p.entry for p in _materialize(seed))
 
 
-def write_sample_crawl(out_dir: str | Path, seed: int = 0) -> list[Path]:
-    """Write the sample crawl's WARC files into `out_dir` (same bytes for the same seed)."""
+def sample_file_names(seed: int = 0) -> list[str]:
+    """The sample crawl's WARC file names, in order (what `write_sample_crawl` writes)."""
+    return sorted({page.warc_file for page in _manifest(seed)})
+
+
+def write_sample_crawl(
+    out_dir: str | Path, seed: int = 0, names: Collection[str] | None = None
+) -> list[Path]:
+    """Write the sample crawl's WARC files into `out_dir` (same bytes for the same seed); only
+    those in `names` when given (`sample_file_names`), each with the bytes it has in the whole
+    crawl."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pages = _materialize(seed)
+    unknown = set(names or ()) - {p.entry.warc_file for p in pages}
+    if unknown:
+        raise ValueError(f"the sample crawl has no file {', '.join(sorted(unknown))}")
     rng = random.Random(seed + 2)
     paths = []
     for name in sorted({p.entry.warc_file for p in pages}):
-        path = out / name
-        _write_file(path, [p for p in pages if p.entry.warc_file == name], rng)
-        paths.append(path)
+        in_file = [p for p in pages if p.entry.warc_file == name]
+        record_ids = _record_ids(in_file, rng)
+        if names is None or name in names:
+            path = out / name
+            _write_file(path, in_file, record_ids)
+            paths.append(path)
     return paths
