@@ -171,6 +171,9 @@ class TokenizerSettings:
     special_tokens: list[str] = listing("<|endoftext|>")
     split_pattern: Literal["gpt4", "gpt2"] = "gpt4"
     max_chars: int = bounded(0, ge=0, doc="characters of text to train on; 0: all")
+    # true: a tokenizer already in `output` is kept as it is, so token ids mean the same in
+    # every increment; a new vocabulary (a new model line) needs false once, or the folder gone.
+    frozen: bool = False
     metrics: str = "metrics/tokenizer.json"
 
 
@@ -188,6 +191,9 @@ class TokenizeSettings:
     # thread starts in no time where a Prefect worker process takes seconds.
     runner: Literal["threads", "processes", "dask", "ray"] = "threads"
     cluster_address: str = ""  # dask/ray scheduler; empty: a local one
+    # false: the shards of the input replace the folder's. true: they are added as the current
+    # increment's (`ingest.state`), `<split>_i<increment>_<index>.bin`, listed in increments.json.
+    append: bool = False
     metrics: str = "metrics/tokenize.json"
 
 

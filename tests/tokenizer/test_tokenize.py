@@ -1,8 +1,11 @@
-"""The tokenize stage: shards hold exactly the documents, split by id, with true counts."""
+"""The tokenize stage: shards hold exactly the documents, split by id, with true counts; with
+tokenize.append each increment's shards sit beside the earlier ones', listed in increments.json,
+where the train and eval globs find them."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from itertools import pairwise
 from pathlib import Path
 
@@ -10,18 +13,22 @@ import numpy as np
 import pytest
 
 from warc2gpt.config import Params, parse_params
-from warc2gpt.documents import DOCUMENT_SCHEMA, iter_documents, write_parquet
+from warc2gpt.documents import DOCUMENT_SCHEMA, iter_documents, iter_texts, write_parquet
+from warc2gpt.evaluate.bpb import val_shards
+from warc2gpt.ingest.increments import new_increment, read_increments, write_increments
 from warc2gpt.stages import run_local
 from warc2gpt.tokenizer import tokenize
-from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError
+from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError, train_bpe
 from warc2gpt.tokenizer.shards import read_token_shard
 from warc2gpt.tokenizer.tokenize import (
+    MANIFEST,
     shard_path,
     split_of,
     summarize,
     summary,
     tokenize_file,
 )
+from warc2gpt.train.loader import find_shards
 
 
 def decoded_documents(tokenizer: Tokenizer, path: Path) -> list[str]:
@@ -84,10 +91,17 @@ def test_growing_the_corpus_moves_no_document(
 
 
 def _params(
-    tokenizer_dir: Path, inputs: list[Path], out: Path, workers: int, runner: str = "threads"
+    tokenizer_dir: Path,
+    inputs: list[Path],
+    out: Path,
+    workers: int = 1,
+    runner: str = "threads",
+    append: bool = False,
 ) -> Params:
+    """The stage's settings, with the ingest state file (read when appending) beside `out`."""
     return parse_params(
         {
+            "ingest": {"state": str(out.parent / "state.json")},
             "tokenizer": {"output": str(tokenizer_dir)},
             "tokenize": {
                 "input": [str(p) for p in inputs],
@@ -96,6 +110,7 @@ def _params(
                 "val_fraction": 0.2,
                 "workers": workers,
                 "runner": runner,
+                "append": append,
             },
         }
     )
@@ -221,3 +236,146 @@ def test_stale_shards_are_pruned_after_a_successful_run_and_reported(
         "val_000000.bin",
     ]
     assert "pruned 2 stale shards: train_000001.bin, val_000001.bin" in summary(metrics)
+
+
+# --------------------------------------------------------------------------- tokenize.append
+
+
+def _record_increment(tmp_path: Path) -> int:
+    """One more increment in the ingest state file; returns its id."""
+    path = tmp_path / "state.json"
+    entries = read_increments(path)
+    entries.append(new_increment(entries, [f"file-{len(entries)}.warc.gz"], ["test"]))
+    write_increments(path, entries)
+    return entries[-1]["id"]
+
+
+@pytest.fixture
+def corpora(held_out_parquet: Path, tmp_path: Path) -> list[list[Path]]:
+    """Two increments' documents: the first two thirds in two shards, the rest in one."""
+    rows = list(iter_documents([held_out_parquet]))
+    cut = 2 * len(rows) // 3
+    first = [tmp_path / "one" / "a.parquet", tmp_path / "one" / "b.parquet"]
+    second = [tmp_path / "two" / "a.parquet"]
+    write_parquet(first[0], rows[: cut // 2], DOCUMENT_SCHEMA)
+    write_parquet(first[1], rows[cut // 2 : cut], DOCUMENT_SCHEMA)
+    write_parquet(second[0], rows[cut:], DOCUMENT_SCHEMA)
+    return [first, second]
+
+
+def _shard_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix == ".bin"}
+
+
+def test_two_increments_give_two_sets_of_shards_and_a_manifest(
+    tokenizer_dir: Path, corpora: list[list[Path]], tmp_path: Path
+) -> None:
+    out = tmp_path / "tokens"
+    (out / "notes.txt").parent.mkdir()
+    (out / "notes.txt").write_text("not the stage's")
+    assert _record_increment(tmp_path) == 1
+    first = run_local("tokenize", _params(tokenizer_dir, corpora[0], out, append=True))
+    shards_one = _shard_files(out)
+    assert sorted(shards_one) == [
+        "train_i0001_0000.bin",
+        "train_i0001_0001.bin",
+        "val_i0001_0000.bin",
+        "val_i0001_0001.bin",
+    ]
+    assert _record_increment(tmp_path) == 2
+    second = run_local("tokenize", _params(tokenizer_dir, corpora[1], out, append=True))
+    files = _shard_files(out)
+    assert {n: b for n, b in files.items() if "_i0001_" in n} == shards_one  # untouched
+    assert sorted(n for n in files if "_i0002_" in n) == [
+        "train_i0002_0000.bin",
+        "val_i0002_0000.bin",
+    ]
+    assert (out / "notes.txt").read_text() == "not the stage's"
+
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["current"] == 2 and [e["id"] for e in manifest["increments"]] == [1, 2]
+    one, two = manifest["increments"]
+    assert one["train"]["shards"] == ["train_i0001_0000.bin", "train_i0001_0001.bin"]
+    assert two["val"]["shards"] == ["val_i0002_0000.bin"]
+    for entry, metrics in ((one, first), (two, second)):
+        for split in ("train", "val"):
+            assert entry[split]["documents"] == metrics[split]["documents"] > 0
+            tokens = sum(read_token_shard(out / name).size for name in entry[split]["shards"])
+            assert entry[split]["tokens"] == metrics[split]["tokens"] == tokens
+    assert second["increment"] == 2 and second["increments"] == 2 and second["pruned"] == []
+    assert json.loads((out / "metrics.json").read_text()) == {
+        "train_tokens": second["train_tokens"],
+        "increment": 2,
+    }
+    assert "increment 2: its shards added beside 1 other increments'" in summary(second)
+
+    # The split is a function of the document id alone, in every increment.
+    rows = list(iter_documents(corpora[1]))
+    assert two["val"]["documents"] == sum(split_of(r["id"], 0.2) == "val" for r in rows)
+    # Training reads every increment's shards; evaluation can hold on to the first's val shards.
+    assert [p.name for p in find_shards(out, "train")] == sorted(
+        n for n in files if n.startswith("train_")
+    )
+    assert [p.name for p in val_shards(str(out / "val_i0001_*.bin"))] == one["val"]["shards"]
+
+
+def test_rerunning_an_increment_replaces_its_shards(
+    tokenizer_dir: Path, corpora: list[list[Path]], tmp_path: Path
+) -> None:
+    out = tmp_path / "tokens"
+    _record_increment(tmp_path)
+    run_local("tokenize", _params(tokenizer_dir, corpora[1], out, append=True))
+    _record_increment(tmp_path)
+    run_local("tokenize", _params(tokenizer_dir, corpora[0], out, append=True))
+    first_shards = {n: b for n, b in _shard_files(out).items() if "_i0001_" in n}
+    # Increment 2 again, on one input instead of two: its second shards go, none doubles.
+    metrics = run_local("tokenize", _params(tokenizer_dir, corpora[0][:1], out, append=True))
+    assert metrics["pruned"] == ["train_i0002_0001.bin", "val_i0002_0001.bin"]
+    files = _shard_files(out)
+    assert sorted(files) == sorted([*first_shards, "train_i0002_0000.bin", "val_i0002_0000.bin"])
+    assert {n: b for n, b in files.items() if "_i0001_" in n} == first_shards
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert [e["id"] for e in manifest["increments"]] == [1, 2]
+    assert manifest["increments"][1]["train"]["shards"] == ["train_i0002_0000.bin"]
+    assert manifest["increments"][1]["train"]["documents"] == metrics["train"]["documents"]
+
+
+def test_without_a_state_file_the_shards_are_increment_one_and_hold_what_full_mode_writes(
+    tokenizer_dir: Path, corpora: list[list[Path]], tmp_path: Path
+) -> None:
+    out, full_out = tmp_path / "tokens", tmp_path / "full"
+    full = run_local("tokenize", _params(tokenizer_dir, corpora[0], full_out))
+    full_files = _shard_files(full_out)
+    assert sorted(full_files) == [
+        "train_000000.bin",
+        "train_000001.bin",
+        "val_000000.bin",
+        "val_000001.bin",
+    ]
+    assert not (full_out / MANIFEST).exists() and "increment" not in full
+    appended = run_local("tokenize", _params(tokenizer_dir, corpora[0], out, append=True))
+    assert appended["increment"] == 1
+    # The same bytes under the increment's names.
+    assert list(_shard_files(out).values()) == list(full_files.values())
+
+    # Full mode over an appended folder replaces every shard and the manifest.
+    run_local("tokenize", _params(tokenizer_dir, corpora[0], out))
+    assert _shard_files(out) == full_files
+    assert not (out / MANIFEST).exists()
+
+
+def test_a_new_tokenizer_drops_the_shards_encoded_with_the_old_one(
+    held_out_parquet: Path, corpora: list[list[Path]], tmp_path: Path
+) -> None:
+    tokenizer_dir, out = tmp_path / "tok", tmp_path / "tokens"
+    train_bpe(iter_texts([held_out_parquet]), vocab_size=300).save(tokenizer_dir)
+    _record_increment(tmp_path)
+    run_local("tokenize", _params(tokenizer_dir, corpora[0], out, append=True))
+    train_bpe(iter_texts([held_out_parquet]), vocab_size=320).save(tokenizer_dir)
+    _record_increment(tmp_path)
+    metrics = run_local("tokenize", _params(tokenizer_dir, corpora[1], out, append=True))
+    assert metrics["dropped"] == [1]
+    assert sorted(_shard_files(out)) == ["train_i0002_0000.bin", "val_i0002_0000.bin"]
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert [e["id"] for e in manifest["increments"]] == [2]
+    assert "a new tokenizer: the shards of increments 1 " in summary(metrics)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
-from warc2gpt.config import TokenizerSettings
+from warc2gpt.config import Params, TokenizerSettings
 from warc2gpt.documents import DOCUMENT_SCHEMA, write_parquet
-from warc2gpt.tokenizer.bpe import Tokenizer, TokenizerError
-from warc2gpt.tokenizer.train import resolve_corpus, train_tokenizer
+from warc2gpt.stages import run_local
+from warc2gpt.tokenizer.bpe import TOKEN_BYTES_FILE, Tokenizer, TokenizerError
+from warc2gpt.tokenizer.train import resolve_corpus, summary, train_tokenizer
 
 
 def test_first_matching_glob_wins(tmp_path: Path) -> None:
@@ -48,8 +51,6 @@ def test_empty_corpus_is_an_error(tmp_path: Path) -> None:
 
 
 def test_a_corpus_too_small_for_the_vocabulary_is_said_in_the_summary() -> None:
-    from warc2gpt.tokenizer.train import summary
-
     figures = {"documents": 2, "vocab_size": 257, "merges": 0, "seconds": 0.1}
     text = summary({**figures, "requested_vocab_size": 4096, "characters": 40})
     assert "warning: 4096 tokens were asked for" in text and "40 characters" in text
@@ -84,3 +85,39 @@ def test_a_failed_save_leaves_the_previous_tokenizer_whole(
     second, _ = train_tokenizer(_small(held_out_parquet, out, 320))
     assert Tokenizer.load(out).vocab_size == second.vocab_size == 320
     assert (out / "notes.txt").read_text() == "not the stage's"
+
+
+def _stage(settings: TokenizerSettings) -> dict:
+    settings = dataclasses.replace(settings, metrics=str(Path(settings.output).parent / "m.json"))
+    return run_local("tokenizer", Params(tokenizer=settings))
+
+
+def test_a_frozen_tokenizer_stays_byte_identical_on_new_data(
+    held_out_parquet: Path, train_parquet: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "tok"
+    frozen = dataclasses.replace(_small(held_out_parquet, out, 300), frozen=True)
+    first = _stage(frozen)  # nothing to keep yet: trained
+    assert first["frozen"] is False and first["vocab_size"] == 300
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+
+    new_data = dataclasses.replace(frozen, input=[str(train_parquet)], vocab_size=320)
+    metrics = _stage(new_data)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
+    assert metrics["frozen"] is True and metrics["vocab_size"] == 300
+    assert json.loads((tmp_path / "m.json").read_text())["frozen"] is True
+    assert summary(metrics).startswith(f"tokenizer: frozen: {out} kept as it is (vocabulary 300")
+
+    retrained = _stage(dataclasses.replace(new_data, frozen=False))  # a new vocabulary, asked for
+    assert retrained["frozen"] is False and Tokenizer.load(out).vocab_size == 320
+
+
+def test_a_frozen_tokenizer_with_a_file_missing_is_an_error(
+    held_out_parquet: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "tok"
+    settings = dataclasses.replace(_small(held_out_parquet, out, 300), frozen=True)
+    _stage(settings)
+    (out / TOKEN_BYTES_FILE).unlink()
+    with pytest.raises(TokenizerError, match=r"tok lacks token_bytes.npy: restore the folder"):
+        _stage(settings)

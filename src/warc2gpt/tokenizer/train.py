@@ -1,7 +1,9 @@
 """The tokenizer stage: train the byte-level BPE on the corpus's text and save it.
 
 The tokenizer folder is written beside the previous one and swapped in whole, so a failed or
-killed run leaves the previous tokenizer's files together and usable.
+killed run leaves the previous tokenizer's files together and usable. With `tokenizer.frozen`
+a tokenizer already there is kept byte for byte, whatever the corpus now holds: token ids keep
+their meaning from one increment to the next.
 """
 
 from __future__ import annotations
@@ -91,19 +93,52 @@ def train_tokenizer(
         "requested_vocab_size": settings.vocab_size,
         "merges": tokenizer.merges,
         "eot_id": tokenizer.eot_id,
+        "frozen": False,
         "seconds": round(seconds, 3),
     }
     return tokenizer, metrics
 
 
+def keep_frozen(settings: TokenizerSettings) -> dict[str, Any] | None:
+    """The metrics of the tokenizer kept as it is in `settings.output`, when the settings
+    freeze it and one is there; None when a tokenizer is to be trained."""
+    output = Path(settings.output)
+    if not settings.frozen or not (output / TOKENIZER_FILE).is_file():
+        return None
+    missing = [name for name in TOKENIZER_FILES if not (output / name).is_file()]
+    if missing:
+        raise TokenizerError(
+            f"{output} lacks {', '.join(missing)}: restore the folder (`dvc checkout "
+            f"{output}`), or delete it to train a new vocabulary (a new model line)"
+        )
+    tokenizer = Tokenizer.load(output)
+    return {
+        "frozen": True,
+        "output": str(output),
+        "vocab_size": tokenizer.vocab_size,
+        "requested_vocab_size": settings.vocab_size,
+        "merges": tokenizer.merges,
+        "eot_id": tokenizer.eot_id,
+    }
+
+
 def run(params: Params, mapper: Mapper) -> dict[str, Any]:
-    """The tokenizer stage: train on the corpus (one call: the trainer uses every core itself)."""
-    _, metrics = train_tokenizer(params.tokenizer)
+    """The tokenizer stage: train on the corpus (one call: the trainer uses every core itself),
+    or keep the frozen tokenizer."""
+    metrics = keep_frozen(params.tokenizer)
+    if metrics is None:
+        _, metrics = train_tokenizer(params.tokenizer)
     write_metrics(params.tokenizer.metrics, metrics)
     return metrics
 
 
 def summary(metrics: dict[str, Any]) -> str:
+    if metrics.get("frozen"):
+        return (
+            f"tokenizer: frozen: {metrics['output']} kept as it is (vocabulary "
+            f"{metrics['vocab_size']}, {metrics['merges']} merges); a new vocabulary needs "
+            "tokenizer.frozen=false, or the folder deleted"
+        )
     text = (
         f"tokenizer: {metrics['documents']} documents, vocabulary {metrics['vocab_size']} "
         f"({metrics['merges']} merges) in {metrics['seconds']:.1f} s"
