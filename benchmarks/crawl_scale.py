@@ -3,10 +3,12 @@
 
 The inputs are made here, once, from the 1,033 real pages of
 ../shared/data/warc/pages/trafilatura-pages.warc.gz: record i is page i mod 1,033; its copy
-number is i // 1,033. Copy 0 is the page as crawled; later copies carry their own URL
-(`?copy=k`), record id, and a common English word inserted every 8th word of each text node,
-so they are new documents to MinHash (Jaccard ~0.3 to each other), not duplicates. 45,000
-records make a ~1.3 GB .warc.gz, the size of one Common Crawl WARC file.
+number is i // 1,033. Copy 0 keeps the page's URL; later copies carry their own (`?copy=k`),
+and every record its own id; every copy, the first included, has a common English word inserted
+every 8th word of each longer text node (other words for each copy), so copies are new
+documents to MinHash (Jaccard ~0.3 to each other), not duplicates, and every size holds pages
+of the same kind. 45,000 records make a ~1.4 GB .warc.gz, the size of one Common Crawl WARC
+file.
 
 Each stage runs in its own process with the default settings (curate: 1 worker, the one file;
 dedup and tokenize: their default workers); the tokenizer is trained once, on the smallest
@@ -70,13 +72,11 @@ def source_pages() -> list[tuple[str, str, list[tuple[str, str]], str, bytes]]:
 
 def varied(body: bytes, copy: int) -> bytes:
     """The page with a copy-specific word inserted every 8th word of its longer text nodes."""
-    if copy == 0:
-        return body
 
     def node(match: re.Match) -> bytes:
         words = match.group(1).split(b" ")
         for j in range(len(words) - 1, 0, -8):
-            words.insert(j, WORDS[(copy * 31 + j) % len(WORDS)])
+            words.insert(j, WORDS[(copy * 31 + j + 7) % len(WORDS)])
         return b">" + b" ".join(words) + b"<"
 
     return TEXT_NODE.sub(node, body)
