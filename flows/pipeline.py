@@ -33,6 +33,7 @@ from warc2gpt.pipeline_report import (
     headline_metrics,
     key_params,
     run_name,
+    stale_stages,
     where_to_look,
 )
 from warc2gpt.tracking import tracking_uri
@@ -170,14 +171,29 @@ def log_outcome(params, result: dict, metrics: dict, report: str) -> None:
     mlflow.log_text(report, "pipeline.md")
 
 
+def increment_commands(stale: list[str], then: list[str]) -> list[list[str]]:
+    """What one increment runs: ingest forced (it takes the next `ingest.per_run` files, or
+    changes nothing when none is new), then `then` (`dvc repro`: what that made stale). When
+    the last increment did not finish (some stage is stale), `then` finishes it first, on the
+    files it took, and no new files are taken."""
+    if stale:
+        return [then]
+    return [["dvc", "repro", "--force", "--single-item", "ingest"], then]
+
+
 @flow(name="warc2gpt-pipeline", log_prints=True)
 def pipeline(
     overrides: list[str] | None = None,
     force: bool = False,
     targets: list[str] | None = None,
     params_path: str = "params.yaml",
+    increment: bool = False,
 ) -> dict:
-    """Run the stages that are stale (all with force), record the run, report where to look."""
+    """Run the stages that are stale (all with force), record the run, report where to look.
+
+    With `increment` and `ingest.mode: increment`, take the next WARC files first and build on
+    them; a run with nothing new trains nothing. In full mode it is a plain run.
+    """
     overrides = list(overrides or [])
     params = load_params(params_path, overrides)  # a bad key fails here, before any work
     flow_run_id = str(get_run_context().flow_run.id)
@@ -192,7 +208,16 @@ def pipeline(
         if run is not None:
             env["WARC2GPT_PARENT_RUN_ID"] = run.info.run_id
             env["MLFLOW_TRACKING_URI"] = tracking_uri(params.tracking)
-        result = run_dvc(dvc_command(overrides, force, list(targets or [])), env)
+        command = dvc_command(overrides, force, list(targets or []))
+        if increment and params.ingest.mode == "increment":
+            results = [run_dvc(cmd, env) for cmd in increment_commands(stale_stages(), command)]
+            result = {
+                "ran": list(dict.fromkeys(s for r in results for s in r["ran"])),
+                "skipped": [s for s in results[-1]["skipped"] if s not in results[0]["ran"]],
+                "seconds": round(sum(r["seconds"] for r in results), 2),
+            }
+        else:
+            result = run_dvc(command, env)
         metrics = collect_metrics(params)
         result["wall_seconds"] = round(time.perf_counter() - started, 2)
         mlflow_run = (run.info.experiment_id, run.info.run_id) if run is not None else None

@@ -14,7 +14,9 @@ from pathlib import Path
 COMMAND_DOC = """`warc2gpt pipeline`: run every stale stage end to end (dvc repro under a Prefect flow).
 
 Reproduce the pipeline: DVC reruns exactly the stages whose code, data or params changed;
---set runs `dvc exp run -S ++key=value` with the overrides.
+--set runs `dvc exp run -S ++key=value` with the overrides. --increment takes the next WARC
+files first (ingest.mode: increment) and builds on them: curate, dedup against earlier
+increments, tokenize, continue training, evaluate, register.
 """
 
 
@@ -24,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = command_parser(sub, "pipeline", COMMAND_DOC)
     add_set_option(parser)
     parser.add_argument("--force", action="store_true", help="rerun every stage")
+    parser.add_argument(
+        "--increment",
+        action="store_true",
+        help="take the next ingest.per_run WARC files and build on them (what the schedule runs)",
+    )
     parser.add_argument("targets", nargs="*", help="DVC stages to reproduce (default: all)")
     parser.set_defaults(func=run)
 
@@ -33,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     params = load_params("params.yaml", args.overrides)  # a bad key fails before a server starts
-    nothing_forced = not args.overrides and not args.force
+    nothing_forced = not args.overrides and not args.force and not args.increment
     if nothing_forced and report_if_up_to_date(params, args.targets, started):
         return 0
     from flows.pipeline import pipeline
 
-    pipeline(overrides=args.overrides, force=args.force, targets=args.targets)
+    pipeline(
+        overrides=args.overrides, force=args.force, targets=args.targets, increment=args.increment
+    )
     print(f"({time.perf_counter() - started:.1f} s in all)")
     return 0
 
