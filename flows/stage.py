@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -20,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.runners import task_runner_for
 from warc2gpt.config import load_params
-from warc2gpt.mapper import Bar, Call, Calls, Fn, Lost, reporting_to
+from warc2gpt.mapper import Bar, Call, Calls, Fn, Lost, gather, reporting_to
 from warc2gpt.stages import fan_out, run_stage, stage, summary
 
 TRANSIENT_ERRORS = (OSError, TimeoutError, ConnectionError)
@@ -57,33 +58,56 @@ def _as_task(fn: Callable[..., Any], stage_name: str) -> Any:
 
 
 class PrefectMapper:
-    """Each call as a task of the current flow run, on the flow's task runner."""
+    """Each call as a task of the current flow run, on the flow's task runner.
+
+    A call whose Dask or Ray worker died on every try is reported through `on_lost`, as the
+    command reports it; on a local process pool the broken pool fails the run.
+    """
 
     def __init__(self, stage_name: str, workers: int) -> None:
         self.stage_name, self.workers = stage_name, workers
 
     def map(self, fn: Fn, calls: Calls, progress: Bar = None, on_lost: Lost = None) -> list[Any]:
-        # `on_lost` serves local pools: Prefect itself marks a task whose worker died as failed.
+        calls = list(calls)
         as_task = _as_task(fn, self.stage_name)
+        runner = _task_runner()
         # Tasks on threads report to the progress here; on processes or a cluster they cannot,
         # and Prefect's own log line per finished task takes its place.
-        if progress is not None and not _runs_on_threads():
+        if progress is not None and not _is_runner(runner, "prefect.task_runners", "ThreadPool"):
             progress.discard()
             progress = None
-        with reporting_to(progress):
+        with reporting_to(progress), _ray_task_options(runner):
             futures = [
                 as_task.with_options(task_run_name=_call_name(fn, call)).submit(*call)
                 for call in calls
             ]
-            return [future.result() for future in futures]
+            return gather(fn, calls, futures, lambda future: future.result(), on_lost)
 
 
-def _runs_on_threads() -> bool:
+def _task_runner() -> Any:
     from prefect.context import FlowRunContext
-    from prefect.task_runners import ThreadPoolTaskRunner
 
     context = FlowRunContext.get()
-    return context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)
+    return context.task_runner if context is not None else None
+
+
+def _is_runner(runner: Any, module: str, kind: str) -> bool:
+    """Whether `runner` is `module`'s `<kind>TaskRunner`, without importing `module`."""
+    cls = getattr(sys.modules.get(module), f"{kind}TaskRunner", None)
+    return cls is not None and isinstance(runner, cls)
+
+
+def _ray_task_options(runner: Any) -> Any:
+    """On Ray: a task whose worker dies is retried once (as on local processes), and the
+    workers report to this flow's API. Ray workers keep the environment of the node that
+    started them, so without it each would start a temporary Prefect server of its own."""
+    if not _is_runner(runner, "prefect_ray.task_runners", "Ray"):
+        return nullcontext()
+    from prefect_ray.context import remote_options
+
+    api = os.environ.get("PREFECT_API_URL")
+    env = {"PREFECT_API_URL": api} if api else {}
+    return remote_options(max_retries=1, runtime_env={"env_vars": env})
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The mapper: same results on every local kind, in call order, and progress from workers."""
+"""The mapper: same results on every kind, in call order, progress from workers, lost calls."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import signal
 
 import pytest
 
-from warc2gpt.mapper import LocalMapper, WorkerLost, advance, mapper_for
+from warc2gpt.mapper import (
+    ClusterMapper,
+    LocalMapper,
+    WorkerLost,
+    _CountBatch,
+    advance,
+    lost_call_reason,
+    mapper_for,
+)
 from warc2gpt.progress import Progress
 
 
@@ -75,3 +83,46 @@ def test_a_call_that_kills_its_worker_twice_is_reported_and_the_others_finish() 
     assert lost == [((3, ""), "its worker process died twice (out of memory, or killed)")]
     with pytest.raises(WorkerLost, match=r"dies_on_three\(3, ''\): the worker process died"):
         LocalMapper("processes", 2).map(dies_on_three, calls)
+
+
+def test_a_call_lost_on_a_cluster_is_told_from_its_own_failure() -> None:
+    from distributed import KilledWorker
+    from ray.exceptions import NodeDiedError, WorkerCrashedError
+
+    assert lost_call_reason(WorkerCrashedError()) == (
+        "its Ray worker died twice (WorkerCrashedError: out of memory, or killed)"
+    )
+    assert lost_call_reason(NodeDiedError("node gone")).startswith("its Ray worker died twice")
+    assert lost_call_reason(KilledWorker("curate_file-1", None, 2)) == (
+        "its Dask worker died 3 times (out of memory, or killed)"
+    )
+    assert lost_call_reason(ValueError("three")) is None
+    assert lost_call_reason(OSError("disk full")) is None
+
+
+class ListChannel(list):
+    def put(self, item) -> None:
+        self.append(item)
+
+
+def test_counts_from_cluster_workers_travel_in_batches() -> None:
+    channel = ListChannel()
+    batch = _CountBatch(channel, every_s=60)
+    for _ in range(1000):
+        batch.put((2.0, {"docs": 1}))
+    batch.flush()
+    assert len(channel) == 2  # the first count at once, then the rest when the call ends
+    assert sum(n for n, _ in channel) == 2000 and sum(c["docs"] for _, c in channel) == 1000
+    batch.flush()
+    assert len(channel) == 2  # nothing new: nothing sent
+
+
+@pytest.mark.slow
+def test_calls_on_a_local_dask_cluster_report_their_progress() -> None:
+    progress = Progress("test", total=55, unit="B", enabled=True, stream=io.StringIO())
+    calls = [(x,) for x in range(1, 11)]
+    results = ClusterMapper("dask", 2).map(square_and_count, calls, progress)
+    progress.close()
+    assert [r[0] for r in results] == [x * x for x in range(1, 11)]
+    assert progress.count == 55 and progress.postfix["docs"] == 10
+    assert os.getpid() not in {r[1] for r in results}
