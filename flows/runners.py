@@ -33,8 +33,13 @@ def task_runner_for(runner: str, workers: int, address: str = "") -> Any:
             from prefect_ray import RayTaskRunner
         except ImportError:
             raise ImportError(
-                "runner: ray needs the prefect-ray package (pip install prefect-ray); "
-                "it is not installed with warc2gpt"
+                "runner: ray needs the ray and prefect-ray packages "
+                "(pip install 'warc2gpt[ray]')"
             ) from None
-        return RayTaskRunner(address=address or None)
+        if address:
+            return RayTaskRunner(address=address)
+        from warc2gpt.mapper import local_ray_options
+
+        # a Ray instance of this run's own, never one that happens to run on the machine
+        return RayTaskRunner(address="local", init_kwargs=local_ray_options(workers))
     raise ValueError(f"unknown task runner {runner!r}: expected threads, processes, dask or ray")

@@ -21,6 +21,7 @@ OFFLINE_DEFAULTS = {
     "DVC_NO_ANALYTICS": "1",
     "HF_HUB_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    "RAY_USAGE_STATS_ENABLED": "0",
 }
 # Where `prefect server start` serves its UI by default.
 LOCAL_PREFECT_UI = "http://127.0.0.1:4200"
