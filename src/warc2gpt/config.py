@@ -209,6 +209,19 @@ class TrainSettings:
     metrics: str = "metrics/train.json"
     plot: str = "plots/train.tsv"
     val_plot: str = "plots/val.tsv"
+    # The weights a run starts from. "": a new model. champion: the `champion` of the registered
+    # model register.model_name (a new model while it has none). Or a registry URI
+    # (models:/NAME/3, models:/NAME@ALIAS, runs:/RUN/model), an exported model folder or a
+    # checkpoint file. Its shape must be the one this section gives; its optimizer state is
+    # used when it kept one. A run whose data holds nothing the model has not seen trains not.
+    init: str = ""
+    # Share of each batch drawn from earlier increments' train shards (listed in <data>/
+    # increments.json), the rest from the current increment's. null: 0.5 when continuing a model
+    # (init), else every shard alike. Without the manifest every shard counts as current.
+    replay: float | None = bounded(None, ge=0, le=1)
+    # The optimizer state beside the exported model (optimizer.pt; AdamW's is twice the weights),
+    # so a run continuing from it keeps its moments.
+    save_optimizer: bool = True
     # Model shape: `depth` layers, `n_embd` wide (0: 64 per layer), heads of `head_dim`.
     depth: int = bounded(2, ge=1)
     n_embd: int = bounded(0, ge=0)
@@ -228,7 +241,9 @@ class TrainSettings:
     beta1: float = bounded(0.9, ge=0, lt=1)
     beta2: float = bounded(0.95, ge=0, lt=1)
     grad_clip: float = bounded(1.0, ge=0, doc="0: no clipping")
-    schedule: Literal["cosine", "wsd"] = "cosine"
+    # cosine, or wsd: warmup, constant, linear decay over the last decay_frac of the steps.
+    # auto: cosine for a new model; wsd when continuing one (init), rewarmed each run.
+    schedule: Literal["auto", "cosine", "wsd"] = "auto"
     warmup_steps: int = bounded(20, ge=0)
     decay_frac: float = bounded(0.2, gt=0, le=1, doc="wsd: share of steps spent decaying")
     min_lr_ratio: float = bounded(0.1, ge=0, le=1)

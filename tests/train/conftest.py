@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,6 +34,17 @@ def token_dir(tmp_path: Path) -> Path:
     write_token_shard(data / "train_000001.bin", markov_tokens(3000, 2), VOCAB)
     write_token_shard(data / "val_000000.bin", markov_tokens(2000, 3), VOCAB)
     return data
+
+
+@pytest.fixture
+def markov_shard() -> Callable[[Path, int, int], Path]:
+    """markov_shard(path, tokens, seed) writes a shard of the bigram chain; returns the path."""
+
+    def write(path: Path, n: int, seed: int) -> Path:
+        write_token_shard(path, markov_tokens(n, seed), VOCAB)
+        return path
+
+    return write
 
 
 @pytest.fixture

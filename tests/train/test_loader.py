@@ -49,12 +49,12 @@ def test_ranks_split_one_process_step_without_overlap(token_dir):
 def test_windows_come_from_the_shards_and_cover_an_epoch_once(token_dir):
     paths = find_shards(token_dir, "train")
     loader = TrainLoader(paths, 16, 4, 1, seed=0)
-    n_epoch = len(loader._order)
-    shift = loader._shift
+    n_epoch = len(loader.current._order)
+    shift = loader.current._shift
     # Every window an epoch may hold: seq_len + 1 tokens at shift + k * seq_len in one shard.
     allowed = {
         np.asarray(s[start : start + 17]).tobytes()
-        for s in loader.shards
+        for s in loader.current.shards
         for start in range(shift, len(s) - 16, 16)
     }
     taken = []
@@ -85,7 +85,7 @@ def test_stream_crosses_epochs(token_dir):
     paths = find_shards(token_dir, "train")
     loader = TrainLoader(paths, 256, 8, 1, seed=0)  # ~35 windows an epoch: 5 steps cross it
     epochs = windows(loader, 10)
-    assert loader._epoch >= 1
+    assert loader.current._epoch >= 1
     assert all(len(step) == 8 for step in epochs)
 
 
@@ -93,11 +93,11 @@ def test_stream_crosses_epochs(token_dir):
 def test_many_epochs_keep_their_length_and_window_size(token_dir, seed):
     paths = find_shards(token_dir, "train")
     loader = TrainLoader(paths, 100, 16, 1, seed=seed)  # ~88 windows an epoch
-    n_epoch = len(loader._order)
+    n_epoch = len(loader.current._order)
     for _ in range(40):  # about 7 epochs, each with its own shift
         for x, y in loader.next_step():
             assert x.shape == y.shape == (16, 100)
-        assert len(loader._order) == n_epoch
+        assert len(loader.current._order) == n_epoch
 
 
 def test_missing_and_too_small_data_fail_clearly(tmp_path, token_dir):
@@ -122,3 +122,41 @@ def test_unigram_entropy_of_known_distribution(tmp_path):
 
     write_token_shard(tmp_path / "train_000000.bin", np.tile(np.arange(8), 100), 8)
     assert unigram_entropy([tmp_path / "train_000000.bin"]) == pytest.approx(np.log(8))
+
+
+def test_replay_draws_its_share_of_every_step_from_the_earlier_shards(tmp_path):
+    from warc2gpt.tokenizer.shards import write_token_shard
+
+    # Earlier tokens are below 32, current ones 32 and up: a window tells where it came from.
+    earlier, current = tmp_path / "train_i0001_0000.bin", tmp_path / "train_i0002_0000.bin"
+    write_token_shard(earlier, np.arange(4000) % 32, 64)
+    write_token_shard(current, 32 + np.arange(4000) % 32, 64)
+
+    def mixed(seed: int, replay: float = 0.3, **ranks: int) -> TrainLoader:
+        grad_accum = 2 if not ranks else 1
+        return TrainLoader(
+            [current], 16, 4, grad_accum, seed=seed, earlier=[earlier], replay=replay, **ranks
+        )
+
+    def earlier_per_step(loader: TrainLoader, steps: int) -> list[int]:
+        return [sum(max(row) < 32 for row in step) for step in windows(loader, steps)]
+
+    assert earlier_per_step(mixed(3, replay=0.25), 6) == [2] * 6  # 8 windows a step
+    # 0.3 of 8 windows: 2 or 3 a step, exactly 0.3 over the steps, the same for the same seed.
+    counts = earlier_per_step(mixed(3), 10)
+    assert set(counts) == {2, 3} and sum(counts) == 24
+    assert windows(mixed(3), 5) == windows(mixed(3), 5)
+    assert windows(mixed(3), 5) != windows(mixed(4), 5)
+    # Ranks split a step's windows, the replayed ones too, as one process's micro-steps do.
+    ranks = [windows(mixed(3, rank=r, world_size=2), 4) for r in (0, 1)]
+    single = windows(mixed(3), 6)
+    for step in range(4):
+        assert sorted(ranks[0][step] + ranks[1][step]) == sorted(single[step])
+    # A resumed loader continues both streams where they were.
+    first = mixed(3)
+    windows(first, 3)
+    resumed = mixed(3)
+    resumed.load_state_dict(first.state_dict())
+    assert windows(resumed, 3) == single[3:]
+    # No replay: the current shards alone, window for window as a loader without earlier ones.
+    assert windows(mixed(3, replay=0.0), 5) == windows(TrainLoader([current], 16, 4, 2, seed=3), 5)

@@ -168,13 +168,14 @@ def test_every_step_is_recorded_once_in_order_and_checkpoints_hold_all_before_th
     history = summary["history"]
     # A step's figures are read after the next step is queued: none lost, none twice.
     assert [row["step"] for row in history] == list(range(16))
+    assert summary["schedule"] == "cosine"  # auto, for a new model
     expected_lr = [
         settings.lr
         * lr_factor(
             s,
             settings.steps,
             settings.warmup_steps,
-            settings.schedule,
+            summary["schedule"],
             settings.decay_frac,
             settings.min_lr_ratio,
         )

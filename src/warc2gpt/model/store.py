@@ -3,7 +3,8 @@
 Three layouts hold a model, and `load_model` takes any of them (or a registry URI):
 
 - the exported model, a directory with `model.pt` (the state_dict) and `config.json`
-  (GPTConfig), which the train stage writes with `save_model`;
+  (GPTConfig), which the train stage writes with `save_model`, beside the run's summary
+  (`train_summary.json`) and, when kept, the optimizer state (`optimizer.pt`);
 - a training checkpoint file (`step_*.pt`): a dict whose `model` entry is the state_dict and
   whose `identity` holds the GPTConfig fields as `model.<field>` keys;
 - a logged MLflow model, a pyfunc directory (`MLmodel`) carrying the exported model under
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +31,17 @@ from warc2gpt.tokenizer.bpe import TOKEN_BYTES_FILE, TOKENIZER_FILE, Tokenizer
 
 WEIGHTS_FILE = "model.pt"
 CONFIG_FILE = "config.json"
+# The training run's summary (its figures, totals and parent) beside the exported model.
+SUMMARY_FILE = "train_summary.json"
+# The optimizers' state at the end of the run, for a run that continues from the model.
+OPTIMIZER_FILE = "optimizer.pt"
 # What a logged MLflow model carries: artifact name -> the files copied under artifacts/<name>.
 BUNDLE_FILES = {
     "model": (WEIGHTS_FILE, CONFIG_FILE),
     "tokenizer": (TOKENIZER_FILE, TOKEN_BYTES_FILE),
 }
+# Files a logged model carries when the exported model has them: what continuing needs.
+BUNDLE_EXTRAS = {"model": (SUMMARY_FILE, OPTIMIZER_FILE)}
 MLFLOW_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 
 
@@ -61,6 +70,60 @@ def save_model(model: GPT, directory: str | Path) -> None:
     tmp = directory / f".{CONFIG_FILE}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(model.config.to_dict(), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, directory / CONFIG_FILE)
+
+
+def save_optimizer_state(
+    optimizers: list[torch.optim.Optimizer], kind: str, directory: str | Path
+) -> None:
+    """The optimizers' state (`optimizer.pt`) beside an exported model; `kind` is the
+    train.optimizer setting they were built for."""
+    state = {"optimizer": kind, "states": [opt.state_dict() for opt in optimizers]}
+    atomic_torch_save(state, Path(directory) / OPTIMIZER_FILE)
+
+
+@dataclass
+class SavedRun:
+    """A model to continue training: weights, the optimizer state and summary kept with them.
+
+    `optimizer` is {"optimizer": kind, "states": [state_dict, ...]} or None; `summary` is the
+    run's summary ({} when none was kept; a checkpoint gives its step and tokens).
+    """
+
+    model: GPT
+    optimizer: dict[str, Any] | None
+    summary: dict[str, Any]
+
+
+def load_for_training(source: str | Path, tracking_uri: str | None = None) -> SavedRun:
+    """The model at `source` (any layout above or a registry URI) with what a run continuing
+    from it uses; a registry model is downloaded into a temporary folder, removed after."""
+    if str(source).startswith(MLFLOW_URI_SCHEMES):
+        with tempfile.TemporaryDirectory(prefix="warc2gpt-init-") as tmp:
+            return _saved_run(locate(download_model(str(source), tracking_uri, tmp))[0])
+    return _saved_run(locate(source)[0])
+
+
+def _saved_run(path: Path) -> SavedRun:
+    if path.is_file():
+        state = _read(path)
+        model = _from_checkpoint(path, state)  # refuses anything but a training checkpoint
+        identity = state["identity"]
+        optimizer = None
+        if state.get("optimizers"):
+            optimizer = {"optimizer": identity.get("optimizer"), "states": state["optimizers"]}
+        step = int(state.get("step", 0))
+        summary = {"steps": step, "tokens": step * int(identity.get("tokens_per_step", 0))}
+        return SavedRun(model, optimizer, summary)
+    model = _from_export(path)
+    optimizer = _read(path / OPTIMIZER_FILE) if (path / OPTIMIZER_FILE).is_file() else None
+    summary_file = path / SUMMARY_FILE
+    summary = {}
+    if summary_file.is_file():
+        try:
+            summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise CheckpointError(f"{summary_file}: not valid JSON ({exc})") from exc
+    return SavedRun(model, optimizer, summary)
 
 
 def load_model(
@@ -151,8 +214,8 @@ def _from_export(model_dir: Path) -> GPT:
     return _with_weights(config, state, f"{weights_file} does not match {config_file}")
 
 
-def _from_checkpoint(path: Path) -> GPT:
-    state = _read(path)
+def _from_checkpoint(path: Path, state: Any = None) -> GPT:
+    state = _read(path) if state is None else state
     identity = state.get("identity", {}) if isinstance(state, dict) else {}
     config = {k.removeprefix("model."): v for k, v in identity.items() if k.startswith("model.")}
     if "model" not in state or not config:

@@ -4,9 +4,10 @@ A checkpoint (`step_000100.pt`) holds the model, optimizer states, step, loader 
 states and the log so far; it is written under a temporary name and renamed, so a killed run
 never leaves a file that resume would pick up half-written. The exported model folder (weights,
 config, the run's summary) is built beside the previous one and swapped in whole, so evaluation
-never loads the weights of one run with the config of another. The files of the exported model
-and the model's entries in a checkpoint are model/store.py's (`save_model`, `load_model`,
-re-exported here for the training loop).
+never loads the weights of one run with the config of another; the optimizer state goes with
+them when train.save_optimizer is on, for a run that continues from the model. The files of the
+exported model and the model's entries in a checkpoint are model/store.py's (`save_model`,
+`load_model`, re-exported here for the training loop).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from warc2gpt.atomic import StagedDirectory, write_json
 from warc2gpt.model.gpt import GPT
 from warc2gpt.model.store import (
     CONFIG_FILE,
+    OPTIMIZER_FILE,
+    SUMMARY_FILE,
     WEIGHTS_FILE,
     CheckpointError,
     atomic_torch_save,
     load_model,
     save_model,
+    save_optimizer_state,
 )
 
 __all__ = [
@@ -42,9 +46,7 @@ __all__ = [
 ]
 
 CHECKPOINT_RE = re.compile(r"^step_(\d+)\.pt$")
-# The run's full summary, beside the exported model.
-SUMMARY_FILE = "train_summary.json"
-EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, SUMMARY_FILE)
+EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, SUMMARY_FILE, OPTIMIZER_FILE)
 
 
 def checkpoint_path(directory: str | Path, step: int) -> Path:
@@ -89,11 +91,20 @@ def remove_checkpoints(directory: str | Path) -> int:
     return len(found)
 
 
-def export_model(model: GPT, directory: str | Path, summary: dict[str, Any]) -> None:
-    """The exported model (weights and config) and the run's summary, as `directory`: written
-    into a staging folder beside it and swapped in whole. Other files there are kept."""
+def export_model(
+    model: GPT,
+    directory: str | Path,
+    summary: dict[str, Any],
+    optimizers: tuple[str, list[torch.optim.Optimizer]] | None = None,
+) -> None:
+    """The exported model (weights and config), the run's summary and, given `optimizers`
+    (train.optimizer, the optimizers), their state, as `directory`: written into a staging
+    folder beside it and swapped in whole. Other files there are kept."""
     with StagedDirectory(directory, EXPORT_FILES.__contains__) as export:
         save_model(model, export.path)
+        if optimizers is not None:
+            kind, built = optimizers
+            save_optimizer_state(built, kind, export.path)
         write_json(export.path / SUMMARY_FILE, summary)
         export.commit()
 

@@ -5,6 +5,8 @@ the I/O), on CPU (float32, eager) or GPU (bf16 autocast, torch.compile, TF32, fu
 The loop reads like nanoGPT's: setup, then one `while` whose `last_step` sends the final
 checkpoint and evaluation through the same code as the periodic ones. A step's figures are read
 one step late (inflight.py); where they go (progress, MLflow, plots, metrics) is runlog.py's.
+Where the weights start and which shards feed the batches (train.init, train.replay) is
+continuation.py's plan; a continued run's steps and tokens add to its parent's.
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from warc2gpt.config import ConfigError, TrackingSettings, TrainSettings
+from warc2gpt.config import ConfigError, RegisterSettings, TrackingSettings, TrainSettings
 from warc2gpt.model.fp8 import fp8_supported
 from warc2gpt.model.gpt import GPT, GPTConfig
 from warc2gpt.train import checkpoint as ckpt
 from warc2gpt.train import distributed as dist
+from warc2gpt.train.continuation import (
+    Plan,
+    TrainData,
+    check_shape,
+    load_optimizer_state,
+    plan_run,
+)
 from warc2gpt.train.inflight import StepReader
 from warc2gpt.train.loader import (
     TrainLoader,
@@ -198,14 +207,20 @@ IDENTITY_SETTINGS = (
 
 
 def run_identity(
-    settings: TrainSettings, config: GPTConfig, tokens_per_step: int
+    settings: TrainSettings, config: GPTConfig, tokens_per_step: int, plan: Plan | None = None
 ) -> dict[str, Any]:
-    """What a checkpoint must share with the run that resumes from it."""
-    return {
+    """What a checkpoint must share with the run that resumes from it: with a plan, also the
+    model it continues and the replay share, when there are."""
+    identity = {
         **{f"model.{k}": v for k, v in config.to_dict().items()},
         **{k: getattr(settings, k) for k in IDENTITY_SETTINGS},
         "tokens_per_step": tokens_per_step,
     }
+    if plan is not None and plan.parent is not None:
+        identity["init"] = plan.parent.record["uri"]
+    if plan is not None and plan.settings.replay is not None:
+        identity["replay"] = plan.settings.replay
+    return identity
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -249,21 +264,33 @@ def _every(step: int, interval: int) -> bool:
 
 
 def build_data(
-    settings: TrainSettings, info: dist.DistInfo, grad_accum: int, vocab_size: int
+    settings: TrainSettings,
+    info: dist.DistInfo,
+    grad_accum: int,
+    vocab_size: int,
+    data: TrainData | None = None,
 ) -> tuple[list[Path], TrainLoader, list]:
     """The train shards, this rank's loader over them, and its fixed validation windows;
-    every shard's ids checked against the model's vocabulary first."""
-    train_paths = find_shards(settings.data, "train")
+    every shard's ids checked against the model's vocabulary first.
+
+    With train.replay set, `data`'s earlier increments feed that share of each batch and the
+    current increment the rest; with it null, every train shard feeds the batches alike.
+    """
+    data = data or TrainData(find_shards(settings.data, "train"), [], None)
+    train_paths = data.every_shard
     val_paths = find_shards(settings.data, "val")
     check_token_ids(train_paths + val_paths, vocab_size)
+    mixed = settings.replay is not None
     loader = TrainLoader(
-        train_paths,
+        data.current if mixed else train_paths,
         settings.sequence_len,
         settings.device_batch_size,
         grad_accum,
         info.rank,
         info.world_size,
         settings.seed,
+        earlier=data.earlier if mixed else [],
+        replay=settings.replay or 0.0,
     )
     val = val_batches(
         val_paths,
@@ -307,10 +334,20 @@ def run_details(
     grad_accum: int,
     device: torch.device,
     resumed_from: str | None,
+    plan: Plan,
 ) -> dict[str, Any]:
-    """What the summary beside the model adds to the headline figures."""
+    """What the summary beside the model adds to the headline figures: shape, batch, device,
+    and the line of training it continues (parent, increment, totals over every run)."""
     cuda = device.type == "cuda"
+    steps_before, tokens_before = plan.totals
+    settings = plan.settings
     return {
+        "total_steps": steps_before + settings.steps,
+        "total_tokens": tokens_before + settings.steps * loader.windows_per_step * loader.seq_len,
+        "parent": plan.parent.record if plan.parent else None,
+        "increment": plan.data.increment,
+        "replay": settings.replay,
+        "schedule": settings.schedule,
         "params_non_embedding": model.num_params(exclude_embedding=True),
         "flops_per_token": model.flops_per_token(),
         "train_tokens_available": loader.tokens,
@@ -354,34 +391,61 @@ def train(
     settings: TrainSettings,
     tracking: TrackingSettings | None = None,
     *,
+    model_name: str = RegisterSettings.model_name,
     progress: bool | None = None,
     stop_after_steps: int | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) per `settings`; returns the run's figures with its step history.
 
     Writes the exported model, the plots, metrics/train.json and the full summary (runlog.py).
+    `model_name`: the registered model whose champion `train.init: champion` continues.
     `progress`: show it (on rank 0); None: as the process's setting (`progress.set_enabled`).
     `stop_after_steps` ends the process's work once that many optimizer steps are done in total,
     without a final checkpoint or export, as a killed run would (used to test resuming).
+    A continued run with nothing new to train on writes nothing and returns only
+    `nothing_new`, the reason.
     """
     info = dist.dist_from_env()
     device = dist.resolve_device(settings.device, info)
     dist.init_process_group(info, device)
     try:
+        plan = plan_run(settings, tracking, model_name)
+        if plan.nothing_new:
+            return {"nothing_new": plan.nothing_new, "history": []}
         with attention_preference(settings.attention):
-            return _train(settings, tracking, info, device, progress, stop_after_steps)
+            return _train(plan, tracking, info, device, progress, stop_after_steps)
     finally:
         dist.destroy_process_group()
 
 
+def start_from_parent(
+    model: GPT, optimizers: list[torch.optim.Optimizer], plan: Plan, is_master: bool
+) -> None:
+    """The parent's weights (of the same shape: `check_shape`) into `model`, and its optimizer
+    state into `optimizers` when it kept one for the same optimizer."""
+    parent, settings = plan.parent, plan.settings
+    model.load_state_dict(parent.saved.model.state_dict())
+    kept = load_optimizer_state(optimizers, parent.saved.optimizer, settings.optimizer)
+    if is_master:
+        log.info(
+            "continuing %s (%d steps, %d tokens so far), %s; replay %s",
+            parent.record["uri"],
+            parent.record["total_steps"],
+            parent.record["total_tokens"],
+            "with its optimizer state" if kept else "with a new optimizer state",
+            settings.replay,
+        )
+
+
 def _train(
-    settings: TrainSettings,
+    plan: Plan,
     tracking: TrackingSettings | None,
     info: dist.DistInfo,
     device: torch.device,
     progress: bool | None,
     stop_after_steps: int | None,
 ) -> dict[str, Any]:
+    settings = plan.settings
     cuda = device.type == "cuda"
     if cuda:
         torch.set_float32_matmul_precision("high")  # TF32 for any float32 matmul left
@@ -391,16 +455,21 @@ def _train(
     tokens_per_step = (
         settings.device_batch_size * settings.sequence_len * grad_accum * info.world_size
     )
-    train_paths, loader, val = build_data(settings, info, grad_accum, config.vocab_size)
+    if plan.parent is not None:  # before reading any data: a wrong shape is a settings error
+        check_shape(plan.parent.saved.model.config, config, settings.init)
+    train_paths, loader, val = build_data(settings, info, grad_accum, config.vocab_size, plan.data)
     # The loss of predicting tokens by their frequency alone: what the model must beat.
     entropy = unigram_entropy(train_paths) if info.is_master else None
 
-    # Model and optimizers; a resumed run loads its newest checkpoint over them.
+    # Model and optimizers: new, or the parent's; a resumed run loads its newest checkpoint over
+    # them.
     torch.manual_seed(settings.seed)  # the same initial weights on every rank
     raw_model = GPT(config).to(device)
     autocast = configure_precision(raw_model, settings, device)
     optimizers = build_optimizers(raw_model, settings, device)
-    identity = run_identity(settings, config, tokens_per_step)
+    if plan.parent is not None:
+        start_from_parent(raw_model, optimizers, plan, info.is_master)
+    identity = run_identity(settings, config, tokens_per_step, plan)
     last = ckpt.latest_checkpoint(settings.checkpoint_dir) if settings.resume else None
     resumed = resume(last, identity, raw_model, optimizers, loader, device) if last else {}
     start_step = resumed.get("step", 0)
@@ -476,10 +545,11 @@ def _train(
             step += 1
 
         details = run_details(
-            raw_model, loader, info, grad_accum, device, resumed.get("resumed_from")
+            raw_model, loader, info, grad_accum, device, resumed.get("resumed_from"), plan
         )
         figures = runlog.finish(raw_model.num_params(), entropy, details)
         if info.is_master:
-            ckpt.export_model(raw_model, settings.output, runlog.summary(figures))
+            kept = (settings.optimizer, optimizers) if settings.save_optimizer else None
+            ckpt.export_model(raw_model, settings.output, runlog.summary(figures), kept)
         runlog.publish(figures)
     return {**figures, "history": runlog.history}

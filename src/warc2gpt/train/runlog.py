@@ -10,6 +10,7 @@ or on other ranks its place is taken by a tracker that does nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -52,6 +53,26 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def restore_published(settings: TrainSettings) -> list[str]:
+    """The plots and metrics/train.json of the exported model, from its summary, where they are
+    missing (a run that trains nothing leaves the model as it is, and DVC may have removed the
+    stage's other outputs before running it). Returns the files written."""
+    path = summary_path(settings)
+    if not path.is_file():
+        return []
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    missing = [
+        p for p in (settings.plot, settings.val_plot, settings.metrics) if not Path(p).exists()
+    ]
+    if settings.plot in missing:
+        write_tsv(settings.plot, PLOT_COLUMNS, summary.get("history", []))
+    if settings.val_plot in missing:
+        write_tsv(settings.val_plot, VAL_PLOT_COLUMNS, summary.get("val_history", []))
+    if settings.metrics in missing:
+        write_metrics(settings.metrics, {k: summary.get(k) for k in HEADLINE})
+    return [str(p) for p in missing]
 
 
 class NoTracking:
