@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_params_options(models)
     models.add_argument("--name", help="registered model name (default: register.model_name)")
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="versions, newest first, with aliases and val bpb")
+    actions.add_parser("list", help="versions, newest first, with aliases, val bpb and parent")
     promote = actions.add_parser("promote", help="make VERSION the champion")
     promote.add_argument("version")
     actions.add_parser(

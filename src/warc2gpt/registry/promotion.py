@@ -232,7 +232,8 @@ def _exists(client: MlflowClient, name: str, version: str) -> bool:
 
 
 def list_versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
-    """One row per version, newest first: aliases, val bpb, gate decision, git revision."""
+    """One row per version, newest first: aliases, val bpb, the version it was trained on from
+    (its parent: the line of descent), gate decision, git revision."""
     by_version: dict[str, list[str]] = {}
     for alias, version in aliases(client, name).items():
         by_version.setdefault(version, []).append(alias)
@@ -244,6 +245,7 @@ def list_versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
                 "version": str(mv.version),
                 "aliases": ",".join(sorted(by_version.get(str(mv.version), []))),
                 "val_bpb": tags.get(GATE_METRIC, ""),
+                "parent": tags.get("model.parent", ""),
                 "decision": tags.get("promotion.decision", ""),
                 "git": tags.get("git.revision", "")[:12],
                 "created": time.strftime(

@@ -1,8 +1,9 @@
 """The GPT as an MLflow pyfunc model: prompts in, generated text out.
 
-The logged model carries the exported model (`artifacts/model`), its tokenizer
-(`artifacts/tokenizer`), this package's code and pinned pip requirements, so `mlflow models
-serve` can run it anywhere. It is logged from code: MLflow runs served_model.py to build it,
+The logged model carries the exported model (`artifacts/model`, with the training summary
+and optimizer state when the export has them, so a run can continue from the registered
+model), its tokenizer (`artifacts/tokenizer`), this package's code and pinned pip
+requirements, so `mlflow models serve` can run it anywhere. It is logged from code: MLflow runs served_model.py to build it,
 so nothing is pickled. Generation settings are request params whose defaults come from
 params.yaml.
 """
@@ -24,7 +25,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 from warc2gpt.config import GenerationSettings
 from warc2gpt.model.device import resolve_device
 from warc2gpt.model.generate import generate_text
-from warc2gpt.model.store import BUNDLE_FILES, load_model_and_tokenizer
+from warc2gpt.model.store import BUNDLE_EXTRAS, BUNDLE_FILES, load_model_and_tokenizer
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MODEL_CODE = Path(__file__).with_name("served_model.py")
@@ -144,6 +145,9 @@ def log_gpt_model(
                         f"{source} is missing: run the train and tokenizer stages first"
                     )
                 shutil.copy2(source, staged[key] / filename)
+            for filename in BUNDLE_EXTRAS.get(key, ()):
+                if (Path(directory) / filename).is_file():
+                    shutil.copy2(Path(directory) / filename, staged[key] / filename)
         return mlflow.pyfunc.log_model(
             name=name,
             python_model=str(MODEL_CODE),

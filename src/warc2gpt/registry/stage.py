@@ -1,8 +1,9 @@
 """The register stage: log the model, register it as `challenger`, apply the promotion gate.
 
 Writes metrics/register.json (challenger_version, champion_version, promoted, reason) for DVC
-and the pipeline. The model, its lineage tags and lineage.json go to the active MLflow run,
-the stage run the caller opened (or one opened here when called on its own).
+and the pipeline. The model, its lineage tags, lineage.json and the list of WARC files it has
+seen go to the active MLflow run, the stage run the caller opened (or one opened here when
+called on its own); the version's val bpb goes to the model line run (line.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,16 @@ import mlflow
 from mlflow import MlflowClient
 
 from warc2gpt.config import ConfigError, Params, to_dict
+from warc2gpt.model.store import SUMMARY_FILE
 from warc2gpt.offline import apply_offline_defaults
-from warc2gpt.registry.lineage import LINEAGE_ARTIFACT, lineage_record, lineage_tags
+from warc2gpt.registry import line
+from warc2gpt.registry.lineage import (
+    LINEAGE_ARTIFACT,
+    WARC_FILES_ARTIFACT,
+    lineage_record,
+    lineage_tags,
+    warc_files_seen,
+)
 from warc2gpt.registry.promotion import promote_if_better, register_challenger
 from warc2gpt.registry.pyfunc import log_gpt_model
 from warc2gpt.stages import figures
@@ -34,6 +43,17 @@ def read_eval_metrics(path: str | Path) -> dict[str, Any]:
     if "val_bpb" not in metrics:
         raise ValueError(f"{path} has no val_bpb: rerun the evaluate stage")
     return metrics
+
+
+def read_train_summary(model_dir: str | Path) -> dict[str, Any]:
+    """The training summary beside the model to register ({} when it has none)."""
+    path = Path(model_dir) / SUMMARY_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
 
 
 def registry_client(params: Params) -> MlflowClient:
@@ -64,11 +84,23 @@ def run(params: Params, mapper: Any = None) -> dict[str, Any]:
 def _register(params: Params, run_id: str) -> dict[str, Any]:
     settings = params.register
     eval_metrics = read_eval_metrics(settings.eval_metrics)
-    record = lineage_record(settings.dvc_lock, {s: figures(s, params) for s in LINEAGE_STAGES})
-    tags = {**lineage_tags(record), "val_bpb": f"{eval_metrics['val_bpb']:.6f}"}
+    trained = read_train_summary(settings.model_dir)
+    seen = warc_files_seen(params.ingest.state, trained.get("increment"))
+    record = lineage_record(
+        settings.dvc_lock,
+        {s: figures(s, params) for s in LINEAGE_STAGES},
+        increments=seen,
+        parent=trained.get("parent"),
+    )
+    tags = {
+        **lineage_tags(record, settings.model_name),
+        "val_bpb": f"{eval_metrics['val_bpb']:.6f}",
+    }
     mlflow.log_metrics(numeric_metrics(eval_metrics))
     mlflow.set_tags(tags)
     mlflow.log_dict(record, LINEAGE_ARTIFACT)
+    if seen:
+        mlflow.log_text("".join(f"{name}\n" for name in seen["files"]), WARC_FILES_ARTIFACT)
     info = log_gpt_model(
         settings.model_dir,
         settings.tokenizer_dir,
@@ -88,6 +120,8 @@ def _register(params: Params, run_id: str) -> dict[str, Any]:
         f"git {tags.get('git.revision', 'unknown')}; lineage in {LINEAGE_ARTIFACT} of its run",
     )
     decision = promote_if_better(client, settings.model_name, version, settings.promotion)
+    experiment_id = client.get_run(run_id).info.experiment_id
+    line.log_version(client, experiment_id, settings.model_name, decision)
     metrics = {
         "challenger_version": decision.challenger_version,
         "champion_version": decision.champion_version,
