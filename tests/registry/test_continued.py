@@ -72,7 +72,9 @@ def test_increments_continue_the_champion_and_each_version_names_its_parent(
 
     caplog.set_level(logging.INFO, logger="warc2gpt.train")
     add_increment(1, vocab_size)
-    train_stage.run(params)
+    assert "  started from  a new model (no champion yet)" in train_stage.summary(
+        train_stage.run(params)
+    )
     assert f"registered model {model_name!r} has no champion yet" in caplog.text
     summary = json.loads(Path("artifacts/model/train_summary.json").read_text())
     assert summary["parent"] is None and summary["increment"] == 1

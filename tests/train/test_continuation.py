@@ -185,4 +185,8 @@ def test_nothing_new_trains_nothing_and_leaves_the_model(tiny_settings, tmp_path
     summary = summary_of(settings)
     assert metrics["total_steps"] == 12 and summary["increment"] == 2
     assert summary["parent"]["increment"] == 1 and summary["replay"] == 0.5
-    assert "  in all        12 steps, 768 tokens (increment 2)" in stage.summary(metrics)
+    text = stage.summary(metrics)
+    assert (
+        f"  started from  {settings.output}\n  in all        12 steps, 768 tokens (increment 2)"
+        in text
+    )

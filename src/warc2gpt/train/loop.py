@@ -344,6 +344,8 @@ def run_details(
     return {
         "total_steps": steps_before + settings.steps,
         "total_tokens": tokens_before + settings.steps * loader.windows_per_step * loader.seq_len,
+        "init": settings.init,
+        "started_from": plan.parent.record["uri"] if plan.parent else None,
         "parent": plan.parent.record if plan.parent else None,
         "increment": plan.data.increment,
         "replay": settings.replay,

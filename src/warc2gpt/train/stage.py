@@ -54,6 +54,10 @@ def summary(metrics: dict[str, Any]) -> str:
         f"train: {metrics['steps']:,} steps, {metrics['tokens']:,} tokens, "
         f"{metrics['params']:,} parameters"
     ]
+    if metrics.get("init"):  # continuing, or a new model while train.init has nothing yet
+        lines.append(
+            f"  started from  {metrics.get('started_from') or 'a new model (no champion yet)'}"
+        )
     if metrics.get("total_steps", metrics["steps"]) != metrics["steps"]:
         lines.append(
             f"  in all        {metrics['total_steps']:,} steps, {metrics['total_tokens']:,} "
