@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow
+
 from warc2gpt.config import CurateSettings, Params, to_dict
 from warc2gpt.curate.chain import StepStats, chain_for
 from warc2gpt.curate.shards import FileShards, paths_for, stale_partials
@@ -202,9 +204,11 @@ def curate_file(path: str | Path, settings: CurateSettings, force: bool = False)
 
 
 def release_memory() -> None:
-    """Give back what a long file leaves behind: the extractors' caches and freed heap pages."""
+    """Give back what a long file leaves behind: the extractors' caches, and freed pages of the
+    heap and of Arrow's memory pool."""
     if meta := sys.modules.get("trafilatura.meta"):
         meta.reset_caches()
+    pyarrow.default_memory_pool().release_unused()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 
