@@ -33,8 +33,7 @@ def task_runner_for(runner: str, workers: int, address: str = "") -> Any:
             from prefect_ray import RayTaskRunner
         except ImportError:
             raise ImportError(
-                "runner: ray needs the ray and prefect-ray packages "
-                "(pip install 'warc2gpt[ray]')"
+                "runner: ray needs the ray and prefect-ray packages (pip install 'warc2gpt[ray]')"
             ) from None
         if address:
             return RayTaskRunner(address=address)
